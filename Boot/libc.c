@@ -1,0 +1,112 @@
+/*
+ * libc.c: the freestanding C library functions that Embedded Swift and clang's code generation call
+ * (DESIGN.md, "Symbols the Swift runtime and stdlib pull in"): memset, memcpy, memmove, memcmp, strlen, ceil.
+ * The allocation, console and entropy symbols (posix_memalign, malloc, free, putchar, arc4random_buf, ...) are
+ * defined in Swift by the Runtime module, which routes them to the components the application chose.
+ *
+ * The string instructions are used directly: `rep movsb`/`rep stosb` are fast on every x86-64 CPU with ERMSB and
+ * correct on all of them, and writing them as asm keeps the compiler from turning these loops back into calls.
+ */
+#if !defined(__linux__)
+#include <stddef.h>
+#include <stdint.h>
+
+void *memset(void *dst, int c, size_t n) {
+    void *d = dst;
+    __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    return dst;
+}
+
+void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
+    void *d = dst;
+    __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+    return dst;
+}
+
+void *memmove(void *dst, const void *src, size_t n) {
+    uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+    if (d == s || n == 0) return dst;
+    if (d < s || d >= s + n) {
+        /* No harmful overlap: copying forwards never reads a byte already overwritten. */
+        void *dp = dst;
+        __asm__ volatile("rep movsb" : "+D"(dp), "+S"(src), "+c"(n) : : "memory");
+    } else {
+        /* dst overlaps the tail of src: copy backwards (direction flag set only for this instruction). */
+        void *dp = (char *)dst + n - 1;
+        const void *sp = (const char *)src + n - 1;
+        __asm__ volatile("std\n\trep movsb\n\tcld" : "+D"(dp), "+S"(sp), "+c"(n) : : "memory");
+    }
+    return dst;
+}
+
+int memcmp(const void *a, const void *b, size_t n) {
+    const unsigned char *p = a, *q = b;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != q[i]) return (int)p[i] - (int)q[i];
+    }
+    return 0;
+}
+
+size_t strlen(const char *s) {
+    size_t n = 0;
+    while (s[n] != 0) n++;
+    return n;
+}
+
+/* ceil for IEEE 754 binary64, by clearing fraction bits (no FPU rounding-mode dependence). */
+double ceil(double x) {
+    union { double d; uint64_t u; } v = { x };
+    int exponent = (int)((v.u >> 52) & 0x7ff) - 1023;
+    if (exponent >= 52) return x;                 /* already integral, or inf/nan */
+    if (exponent < 0) {                           /* |x| < 1 */
+        if ((v.u << 1) == 0) return x;            /* +0 or -0 */
+        return (v.u >> 63) ? -0.0 : 1.0;
+    }
+    uint64_t fraction = 0x000fffffffffffffULL >> exponent;
+    if ((v.u & fraction) == 0) return x;          /* integral */
+    if (!(v.u >> 63)) v.u += fraction + 1;         /* positive: round the magnitude up */
+    v.u &= ~fraction;
+    return v.d;
+}
+#endif
+
+#if !defined(__linux__)
+/* ---- The C library entry points the Swift runtime calls, forwarded to the Runtime module (Swift). ---- */
+void *unikernel_heap_allocate(size_t size, size_t alignment);
+void unikernel_heap_free(void *pointer);
+void *unikernel_heap_reallocate(void *pointer, size_t size);
+void unikernel_console_write(uint8_t byte);
+void unikernel_random_fill(void *buffer, size_t count);
+
+int posix_memalign(void **result, size_t alignment, size_t size) {
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment % sizeof(void *) != 0) return 22; /* EINVAL */
+    *result = unikernel_heap_allocate(size, alignment);
+    return 0;
+}
+
+void *malloc(size_t size) { return unikernel_heap_allocate(size, 16); }
+
+void *aligned_alloc(size_t alignment, size_t size) {
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0) return 0;
+    return unikernel_heap_allocate(size, alignment);
+}
+
+void *calloc(size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) return 0;
+    void *p = unikernel_heap_allocate(total, 16);
+    memset(p, 0, total);
+    return p;
+}
+
+void *realloc(void *pointer, size_t size) { return unikernel_heap_reallocate(pointer, size); }
+
+void free(void *pointer) { unikernel_heap_free(pointer); }
+
+int putchar(int c) {
+    unikernel_console_write((uint8_t)c);
+    return (unsigned char)c;
+}
+
+void arc4random_buf(void *buffer, size_t count) { unikernel_random_fill(buffer, count); }
+#endif

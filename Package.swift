@@ -1,0 +1,82 @@
+// swift-tools-version: 6.0
+//
+// One package, two builds:
+//   * host:  `swift build` / `swift test` compile every module for Linux with no Embedded settings; pure logic is
+//            unit-tested here and the example applications also link as ordinary Linux programs (hosted mode).
+//   * guest: `swift run unikernel build <Product>` writes a SwiftPM toolset (Embedded Swift, no red zone,
+//            freestanding, lld, the linker script) and runs `swift build --triple x86_64-unknown-none-elf` with it.
+// No target carries unsafeFlags, so applications can depend on this package by URL (see README).
+import PackageDescription
+
+/// Library modules an application imports, bottom to top. Dependencies point downward only.
+let libraries: [String] = [
+    "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "Virtio", "VirtioNet", "VirtioBlk",
+    "TCPStack", "HTTP", "RamFS", "Runtime",
+]
+
+let package = Package(
+    name: "swift-unikernel",
+    products: libraries.map { .library(name: $0, targets: [$0]) } + [
+        .executable(name: "unikernel", targets: ["unikernel"]),
+        .executable(name: "Hello", targets: ["Hello"]),
+        .executable(name: "KernelCheck", targets: ["KernelCheck"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C boot shim: PVH entry, long mode, GDT/TSS/IDT, trap stubs, context switch, freestanding libc.
+        .target(name: "BootShim", path: "Boot"),
+
+        // Protocols and value types shared by every component (pure Swift, no dependencies).
+        .target(name: "Interfaces"),
+        // Typed access to port I/O, MMIO, CPU registers, the UART, PIT, CMOS, APIC. Only it and Boot touch hardware.
+        .target(name: "Hardware", dependencies: ["BootShim", "Interfaces"]),
+        // PVH start info, descriptor tables, traps and exception reports.
+        .target(name: "Boot", dependencies: ["BootShim", "Hardware", "Interfaces"]),
+        // Memory map, physical frames, page tables, heap allocators (pure; host-tested over host buffers).
+        .target(name: "Memory", dependencies: ["Interfaces"]),
+        // Threads, run queues, timers, wait queues and synchronisation.
+        .target(name: "Scheduler", dependencies: ["Interfaces"]),
+        // Virtio transports (PCI, MMIO) and split virtqueues.
+        .target(name: "Virtio", dependencies: ["Interfaces"]),
+        .target(name: "VirtioNet", dependencies: ["Virtio", "Interfaces"]),
+        .target(name: "VirtioBlk", dependencies: ["Virtio", "Interfaces"]),
+        // Ethernet, ARP, IPv4, ICMP, UDP, TCP, DHCP, DNS over any NetworkDevice.
+        .target(name: "TCPStack", dependencies: ["Interfaces"]),
+        // HTTP/1.1 request parsing and responses for applications.
+        .target(name: "HTTP", dependencies: ["Interfaces"]),
+        // In-memory file system behind the FileSystem protocol.
+        .target(name: "RamFS", dependencies: ["Interfaces"]),
+        // Composition root: console, clock, panic, entropy, arguments, exit, the C symbols Embedded Swift needs.
+        .target(
+            name: "Runtime",
+            dependencies: [
+                "BootShim", "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "Virtio", "VirtioNet",
+                "VirtioBlk", "TCPStack", "HTTP", "RamFS",
+            ]),
+
+        // Example applications: each builds into a bootable image.
+        .executableTarget(name: "Hello", dependencies: ["Runtime"], path: "Examples/Hello"),
+        // Boot-test image for the foundation (scenarios chosen on the kernel command line).
+        .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
+
+        // Host tool.
+        .systemLibrary(
+            name: "CLibELF", path: "Sources/CLibELF", pkgConfig: "libelf",
+            providers: [.apt(["libelf-dev"])]),
+        .target(name: "UnikernelTool", dependencies: ["CLibELF", "Interfaces"]),
+        .executableTarget(
+            name: "unikernel",
+            dependencies: ["UnikernelTool", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        // Host tests (Swift Testing).
+        .testTarget(name: "BootTests", dependencies: ["Boot", "Interfaces"]),
+        .testTarget(name: "MemoryTests", dependencies: ["Memory", "Interfaces"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Interfaces"]),
+        .testTarget(name: "UnikernelToolTests", dependencies: ["UnikernelTool"]),
+        // Boot tests: build guest images and boot them in QEMU.
+        .testTarget(name: "GuestTests", dependencies: ["UnikernelTool", "Interfaces"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// RamFS: see the module documentation.

@@ -1,0 +1,1 @@
+// TCPStack: see the module documentation.

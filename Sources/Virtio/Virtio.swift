@@ -1,0 +1,1 @@
+// Virtio: see the module documentation.

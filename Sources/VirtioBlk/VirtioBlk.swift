@@ -1,0 +1,1 @@
+// VirtioBlk: see the module documentation.

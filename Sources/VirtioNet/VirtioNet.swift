@@ -1,0 +1,1 @@
+// VirtioNet: see the module documentation.
