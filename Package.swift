@@ -75,6 +75,10 @@ let package = Package(
         .testTarget(name: "MemoryTests", dependencies: ["Memory", "Interfaces"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Interfaces"]),
         .testTarget(name: "UnikernelToolTests", dependencies: ["UnikernelTool"]),
+        .testTarget(name: "TCPStackTests", dependencies: ["TCPStack", "Interfaces"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Interfaces"]),
+        .testTarget(name: "RamFSTests", dependencies: ["RamFS", "Interfaces"]),
+        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "VirtioNet", "VirtioBlk", "Interfaces"]),
         // Boot tests: build guest images and boot them in QEMU.
         .testTarget(name: "GuestTests", dependencies: ["UnikernelTool", "Interfaces"]),
     ],

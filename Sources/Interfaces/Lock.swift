@@ -1,0 +1,27 @@
+/// Mutual exclusion as components that may be shared between threads need it (RamFS, the network stack's
+/// socket layer). The Scheduler's `Mutex` implements it; `NoLock` serves single-threaded use and host tests.
+///
+/// Implementations are not re-entrant: a thread that holds the lock must not take it again.
+public protocol Lock: AnyObject {
+    /// Blocks until the calling thread holds the lock.
+    func lock()
+    /// Releases the lock; only the holder may call it.
+    func unlock()
+}
+
+extension Lock {
+    /// Runs `body` while holding the lock.
+    @inline(__always)
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}
+
+/// A lock that does nothing: for components used by a single thread.
+public final class NoLock: Lock {
+    public init() {}
+    public func lock() {}
+    public func unlock() {}
+}

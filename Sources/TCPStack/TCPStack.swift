@@ -1,1 +1,0 @@
-// TCPStack: see the module documentation.
