@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "unikernel", targets: ["unikernel"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
+        .executable(name: "RamFSBench", targets: ["RamFSBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,7 +40,7 @@ let package = Package(
         // Threads, run queues, timers, wait queues and synchronisation.
         .target(name: "Scheduler", dependencies: ["Interfaces"]),
         // Virtio transports (PCI, MMIO) and split virtqueues.
-        .target(name: "Virtio", dependencies: ["Interfaces"]),
+        .target(name: "Virtio", dependencies: ["Interfaces", "Hardware"]),
         .target(name: "VirtioNet", dependencies: ["Virtio", "Interfaces"]),
         .target(name: "VirtioBlk", dependencies: ["Virtio", "Interfaces"]),
         // Ethernet, ARP, IPv4, ICMP, UDP, TCP, DHCP, DNS over any NetworkDevice.
@@ -61,6 +62,9 @@ let package = Package(
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
 
+        // Benchmarks run on the host (programs that print numbers).
+        .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSBench"),
+
         // Host tool.
         .systemLibrary(
             name: "CLibELF", path: "Sources/CLibELF", pkgConfig: "libelf",
@@ -78,7 +82,7 @@ let package = Package(
         .testTarget(name: "TCPStackTests", dependencies: ["TCPStack", "Interfaces"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Interfaces"]),
         .testTarget(name: "RamFSTests", dependencies: ["RamFS", "Interfaces"]),
-        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "VirtioNet", "VirtioBlk", "Interfaces"]),
+        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "VirtioNet", "VirtioBlk", "Hardware", "Interfaces"]),
         // Boot tests: build guest images and boot them in QEMU.
         .testTarget(name: "GuestTests", dependencies: ["UnikernelTool", "Interfaces"]),
     ],

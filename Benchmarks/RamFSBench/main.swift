@@ -1,0 +1,1 @@
+print("RamFSBench: not written yet")
