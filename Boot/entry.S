@@ -187,7 +187,7 @@ long_mode_entry:
 
 /* ---------------------------------------------------------------------------------------------- boot memory */
     .section .bss.boot, "aw", @nobits
-    .p2align 12
+    .p2align 4                              /* the linker script puts .bss.boot at the start of .bss, page-aligned */
 boot_pml4:      .skip 4096
 boot_pdpt:      .skip 4096
 boot_pd:        .skip 4096 * 4

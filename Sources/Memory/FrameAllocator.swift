@@ -13,6 +13,17 @@ public enum FrameError: Error, Equatable, CustomStringConvertible {
     /// A frame being freed is not currently allocated (a double free).
     case notAllocated(UInt64)
 
+    /// The failure's kind and its key number, printable without allocating.
+    public var brief: (what: StaticString, value: UInt64) {
+        switch self {
+        case .noUsableMemory: return ("no usable memory", 0)
+        case .bitmapTooSmall(let needed, _): return ("frame bitmap too small; bytes needed:", UInt64(needed))
+        case .misaligned(let a): return ("address not 4 KiB-aligned:", a)
+        case .outOfRange(let a): return ("address outside managed RAM:", a)
+        case .notAllocated(let a): return ("frame not allocated:", a)
+        }
+    }
+
     public var description: String {
         switch self {
         case .noUsableMemory: return "no usable memory"

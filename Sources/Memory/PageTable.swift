@@ -40,6 +40,15 @@ public enum PagingError: Error, Equatable, CustomStringConvertible {
     /// No frame was left for a new paging structure.
     case outOfTableMemory
 
+    /// The failure's kind and its key number, printable without allocating.
+    public var brief: (what: StaticString, value: UInt64) {
+        switch self {
+        case .misaligned(let a): return ("address not 4 KiB-aligned:", a)
+        case .nonCanonical(let a): return ("address beyond the 48-bit address space:", a)
+        case .outOfTableMemory: return ("no frame left for a page table", 0)
+        }
+    }
+
     public var description: String {
         switch self {
         case .misaligned(let a): return "\(hex(a)) is not 4 KiB-aligned"

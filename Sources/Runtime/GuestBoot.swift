@@ -64,12 +64,14 @@ final class GuestKernel {
 
 nonisolated(unsafe) var guestKernel: GuestKernel! = nil
 
-/// Stops the boot with a report: nothing after this point could work.
-func bootFailure(_ what: StaticString, _ detail: String) -> Never {
+/// Stops the boot with a report: nothing after this point could work. Prints without allocating.
+func bootFailure(_ stage: StaticString, _ brief: (what: StaticString, value: UInt64)) -> Never {
     Fatal.begin("BOOT FAILURE: ")
-    Fatal.out.write(what)
+    Fatal.out.write(stage)
     Fatal.out.write(": ")
-    Fatal.out.write(detail)
+    Fatal.out.write(brief.what)
+    Fatal.out.write(" ")
+    Fatal.out.writeHex(brief.value)
     Fatal.out.write("\n")
     Fatal.finish(.bootFailure)
 }
@@ -89,7 +91,7 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
     let usable = map.usableRanges(excluding: exclusions)
     let bitmapBytes = FrameAllocator.bitmapBytes(covering: usable)
     guard let carved = FrameAllocator.carve(bytes: bitmapBytes, from: usable), !carved.remaining.isEmpty else {
-        bootFailure("memory", "no usable RAM above the image (\(map.usableBytes) bytes reported)")
+        bootFailure("memory", ("no usable RAM above the image; bytes reported:", map.usableBytes))
     }
     let bitmapAddress = carved.address
     let rest = carved.remaining
@@ -97,7 +99,7 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
                                                 count: bitmapBytes)
     let frames: FrameAllocator
     do { frames = try FrameAllocator(ranges: rest, bitmapStorage: storage) }
-    catch { bootFailure("frame allocator", "\(error)") }
+    catch { bootFailure("frame allocator", error.brief) }
 
     var ram: [Range<UInt64>] = []
     for region in map.regions {
@@ -128,7 +130,7 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
         physical.pageTable = table
         CPU.loadPageTables(table.root.value)
     } catch {
-        bootFailure("page tables", "\(error)")
+        bootFailure("page tables", error.brief)
     }
     return physical
 }
@@ -149,7 +151,7 @@ public func unikernelStart(_ startInfoAddress: UInt64) -> Never {
         base: 8, bytes: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0xFFFF_FFF8))
     let startInfo: StartInfo
     do { startInfo = try StartInfo.parse(at: startInfoAddress, in: window) }
-    catch { bootFailure("PVH start info", "\(error)") }
+    catch { bootFailure("PVH start info", error.brief) }
 
     let commandLine = CommandLineParser(startInfo.commandLine)
     if let name = commandLine.option("log"), let level = LogLevel(name: name) { Log.level = level }
