@@ -75,6 +75,8 @@ let package = Package(
             dependencies: ["UnikernelTool", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Host tests (Swift Testing).
+        .testTarget(name: "InterfacesTests", dependencies: ["Interfaces"]),
+        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "Interfaces"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "Interfaces"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory", "Interfaces"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Interfaces"]),

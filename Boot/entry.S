@@ -7,9 +7,7 @@
  * the first 4 GiB (2 MiB pages, except 4 KiB pages for the first 2 MiB and for the region holding the guard page
  * under the boot stack, which is left absent), enables PAE/long mode/NX/SSE, and calls into C
  * (shim_cpu_init: GDT, TSS, IDT) and then Swift (unikernel_start). Swift later replaces these tables with
- * finer-grained ones (read-only text, NX data, page 0 absent so null dereferences fault) built by the Memory
- * module. Page 0 stays mapped until then because hypervisors put PVH structures there (QEMU's PVH option ROM
- * places the memory map at 0x5a8 on pc/q35).
+ * finer-grained ones (read-only text, NX data) built by the Memory module when memory is first needed.
  */
 #if !defined(__linux__)
 
@@ -104,7 +102,9 @@ pvh_start32:
     add $8, %edi
     loop 1b
 
-    /* First 2 MiB in 4 KiB pages (the guard page below may fall in it). */
+    /* First 2 MiB in 4 KiB pages, page 0 absent: a null dereference faults from the first instruction on. (The
+       runtime maps page 0 for a moment while it reads PVH structures placed there, e.g. QEMU's memory map at
+       0x5a8 on pc/q35.) */
     mov $boot_pt_low, %edi
     mov $(PTE_PRESENT | PTE_WRITABLE), %eax
     mov $512, %ecx
@@ -112,6 +112,7 @@ pvh_start32:
     add $4096, %eax
     add $8, %edi
     loop 1b
+    movl $0, boot_pt_low
     mov $boot_pt_low, %eax
     or $(PTE_PRESENT | PTE_WRITABLE), %eax
     mov %eax, boot_pd
@@ -193,6 +194,7 @@ long_mode_entry:
 boot_pml4:      .skip 4096
 boot_pdpt:      .skip 4096
 boot_pd:        .skip 4096 * 4
+    .globl boot_pt_low
 boot_pt_low:    .skip 4096
 boot_pt_stack:  .skip 4096
     .globl boot_stack_guard

@@ -110,3 +110,45 @@ int putchar(int c) {
 
 void arc4random_buf(void *buffer, size_t count) { unikernel_random_fill(buffer, count); }
 #endif
+
+#if !defined(__linux__)
+/* ---- 128-bit integer division (compiler-rt's __udivti3 family). LLVM lowers i128 division to these calls;
+ * Swift reaches them through Int128/UInt128 and Duration arithmetic (Duration is a 128-bit count). ---- */
+typedef unsigned __int128 u128;
+typedef __int128 i128;
+
+/* Quotient and remainder of n / d, d != 0: the 64-bit `div` instruction when the quotient fits, otherwise
+ * shift-and-subtract one bit at a time (at most 128 steps). */
+static u128 udivmod128(u128 n, u128 d, u128 *remainder) {
+    uint64_t nh = (uint64_t)(n >> 64), nl = (uint64_t)n;
+    uint64_t dh = (uint64_t)(d >> 64), dl = (uint64_t)d;
+    if (dh == 0 && nh < dl) {
+        uint64_t q, r;
+        __asm__("divq %4" : "=a"(q), "=d"(r) : "a"(nl), "d"(nh), "r"(dl) : "cc");
+        if (remainder) *remainder = r;
+        return q;
+    }
+    u128 q = 0, r = 0;
+    for (int i = 127; i >= 0; i--) {
+        r = (r << 1) | ((n >> i) & 1);
+        if (r >= d) { r -= d; q |= (u128)1 << i; }
+    }
+    if (remainder) *remainder = r;
+    return q;
+}
+
+u128 __udivti3(u128 n, u128 d) { return udivmod128(n, d, 0); }
+u128 __umodti3(u128 n, u128 d) { u128 r; udivmod128(n, d, &r); return r; }
+
+i128 __divti3(i128 n, i128 d) {
+    int negative = (n < 0) != (d < 0);
+    u128 q = udivmod128(n < 0 ? -(u128)n : (u128)n, d < 0 ? -(u128)d : (u128)d, 0);
+    return negative ? -(i128)q : (i128)q;
+}
+
+i128 __modti3(i128 n, i128 d) {
+    u128 r;
+    udivmod128(n < 0 ? -(u128)n : (u128)n, d < 0 ? -(u128)d : (u128)d, &r);
+    return n < 0 ? -(i128)r : (i128)r;  /* the remainder takes the dividend's sign */
+}
+#endif

@@ -134,6 +134,7 @@ static inline uint64_t shim_thread_trampoline_address(void) { __builtin_trap(); 
 static inline void *shim_bootstrap_arena(void) { __builtin_trap(); }
 static inline size_t shim_bootstrap_arena_size(void) { __builtin_trap(); }
 static inline int shim_call_main(void) { __builtin_trap(); }
+static inline void shim_boot_map_page_zero(int present) { (void)present; __builtin_trap(); }
 #else
 /* A static 32 KiB arena for allocations made before the heap exists (Boot/cpu.c). */
 void *shim_bootstrap_arena(void);
@@ -141,6 +142,13 @@ size_t shim_bootstrap_arena_size(void);
 /* The application's entry point: the `main` symbol Swift emits for its top-level code. */
 int main(int argc, char **argv);
 static inline int shim_call_main(void) { return main(0, 0); }
+/* The boot page table for the first 2 MiB (Boot/entry.S). */
+extern uint64_t boot_pt_low[512];
+/* Maps (present != 0) or unmaps page 0 in the boot page tables, which must be the active ones. */
+static inline void shim_boot_map_page_zero(int present) {
+    boot_pt_low[0] = present ? 0x3 : 0;
+    __asm__ volatile("invlpg (%0)" ::"r"((uintptr_t)0) : "memory");
+}
 /* Values recorded by the 32-bit entry (Boot/entry.S). */
 extern uint64_t boot_entry_tsc_value;
 extern uint64_t boot_start_info_paddr;

@@ -152,23 +152,43 @@ public final class TLSFHeap: HeapAllocator {
     }
 
     /// A free block of at least `size` bytes, removed from its list, or nil.
+    ///
+    /// First the O(1) good fit: the first non-empty list whose every block is large enough. If there is none,
+    /// the request's own list may still hold a block that happens to be large enough (its blocks span one class
+    /// step); a short first-fit scan of it avoids growing the heap for, say, a 1 MiB request when a 1 MiB + 4 KiB
+    /// block is free.
     private func takeFreeBlock(_ size: Int) -> UnsafeMutableRawPointer? {
         var (fl, sl) = Self.searchMapping(size)
-        guard fl < Self.firstLevelCount else { return nil }
-        var secondMap = secondLevelMaps[fl] & (UInt32.max << UInt32(sl))
-        if secondMap == 0 {
-            guard fl + 1 < Self.firstLevelCount else { return nil }
-            let firstMap = firstLevelMap & (UInt64.max << UInt64(fl + 1))
-            if firstMap == 0 { return nil }
-            fl = firstMap.trailingZeroBitCount
-            secondMap = secondLevelMaps[fl]
+        if fl < Self.firstLevelCount {
+            var secondMap = secondLevelMaps[fl] & (UInt32.max << UInt32(sl))
+            if secondMap == 0 && fl + 1 < Self.firstLevelCount {
+                let firstMap = firstLevelMap & (UInt64.max << UInt64(fl + 1))
+                if firstMap != 0 {
+                    fl = firstMap.trailingZeroBitCount
+                    secondMap = secondLevelMaps[fl]
+                }
+            }
+            if secondMap != 0 {
+                sl = secondMap.trailingZeroBitCount
+                if let block = heads[fl * Self.secondLevelCount + sl],
+                   fl < Self.firstLevelCount - 1 || Self.size(block) >= size {
+                    remove(block)
+                    return block
+                }
+            }
         }
-        sl = secondMap.trailingZeroBitCount
-        guard let block = heads[fl * Self.secondLevelCount + sl] else { return nil }
-        // The last first level collects every size above its range; check the fit there.
-        if fl == Self.firstLevelCount - 1 && Self.size(block) < size { return nil }
-        remove(block)
-        return block
+        let (exactFirst, exactSecond) = Self.mapping(size)
+        var node = heads[exactFirst * Self.secondLevelCount + exactSecond]
+        var scanned = 0
+        while let block = node, scanned < 16 {
+            if Self.size(block) >= size {
+                remove(block)
+                return block
+            }
+            node = Self.nextFree(block)
+            scanned += 1
+        }
+        return nil
     }
 
     /// Splits the tail of `b` beyond `size` bytes into a new free block when it is big enough to stand alone.

@@ -39,36 +39,37 @@ final class PhysicalMemory {
     }
 }
 
-/// Everything the runtime set up at boot.
+/// What the first, eager part of boot records for the parts brought up later.
+enum BootRecord {
+    /// Physical address of the PVH start info (as the shim received it in %ebx).
+    nonisolated(unsafe) static var startInfoAddress: UInt64 = 0
+    /// TSC when `main` was called.
+    nonisolated(unsafe) static var mainStartTSC: UInt64 = 0
+}
+
+/// Memory and boot information, brought up on first need (`Kernel.memory`).
 final class GuestKernel {
     let layout: KernelLayout
     let startInfo: StartInfo
     let commandLine: CommandLineParser
-    let features: CPUFeatures
-    let clock: TSCClock
     let physical: PhysicalMemory
-    let entropy: CPUEntropy
-    var mainStartTSC: UInt64 = 0
 
-    init(layout: KernelLayout, startInfo: StartInfo, commandLine: CommandLineParser, features: CPUFeatures,
-         clock: TSCClock, physical: PhysicalMemory, entropy: CPUEntropy) {
+    init(layout: KernelLayout, startInfo: StartInfo, commandLine: CommandLineParser, physical: PhysicalMemory) {
         self.layout = layout
         self.startInfo = startInfo
         self.commandLine = commandLine
-        self.features = features
-        self.clock = clock
         self.physical = physical
-        self.entropy = entropy
     }
 }
 
-nonisolated(unsafe) var guestKernel: GuestKernel! = nil
+nonisolated(unsafe) var guestKernel: GuestKernel? = nil
 
 /// TSC readings at the boot milestones (fixed capacity, no allocation), for `System.bootTimeline`.
 nonisolated(unsafe) var bootMilestones: (count: Int, names: (StaticString, StaticString, StaticString, StaticString, StaticString, StaticString, StaticString, StaticString),
                                          ticks: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)) =
     (0, ("", "", "", "", "", "", "", ""), (0, 0, 0, 0, 0, 0, 0, 0))
 
+/// Records boot milestone `name` with the current TSC (at most eight; later ones are dropped).
 @inline(__always) func milestone(_ name: StaticString) {
     let tsc = CPU.readTSC()
     let i = bootMilestones.count
@@ -76,6 +77,81 @@ nonisolated(unsafe) var bootMilestones: (count: Int, names: (StaticString, Stati
     withUnsafeMutableBytes(of: &bootMilestones.names) { $0.storeBytes(of: name, toByteOffset: i * MemoryLayout<StaticString>.stride, as: StaticString.self) }
     withUnsafeMutableBytes(of: &bootMilestones.ticks) { $0.storeBytes(of: tsc, toByteOffset: i * 8, as: UInt64.self) }
     bootMilestones.count = i + 1
+}
+nonisolated(unsafe) private var lazyClock: TSCClock? = nil
+nonisolated(unsafe) private var lazyEntropy: CPUEntropy? = nil
+nonisolated(unsafe) private var lazyFeatures: CPUFeatures? = nil
+
+/// The runtime's subsystems, each brought up the first time something needs it.
+///
+/// Boot does the minimum before `main` (the shim's CPU setup, the console), because under emulation every
+/// instruction run for the first time is expensive: memory (start info, frame allocator, kernel page tables,
+/// heap) comes up at the first allocation or the first question about memory or arguments; the clock at the first
+/// question about time; the entropy source at the first request for random bytes. Until memory is up, the boot
+/// shim's page tables are active: page 0 and the boot-stack guard page are unmapped, but text is not yet
+/// read-only and data not yet no-execute.
+enum Kernel {
+    /// Nesting guard: allocations made while memory comes up use the bootstrap arena.
+    nonisolated(unsafe) static var bringingUpMemory = false
+
+    static var memory: GuestKernel {
+        if let k = guestKernel { return k }
+        return CPU.withInterruptsDisabled { bringUpMemory() }
+    }
+
+    static var features: CPUFeatures {
+        if let f = lazyFeatures { return f }
+        let f = CPUFeatures.detect()
+        lazyFeatures = f
+        return f
+    }
+
+    static var clock: TSCClock {
+        if let c = lazyClock { return c }
+        let c = TSCClock(origin: shim_boot_entry_tsc(), reportedHz: features.reportedTSCHz)
+        lazyClock = c
+        return c
+    }
+
+    static var entropy: CPUEntropy {
+        if let e = lazyEntropy { return e }
+        let e = CPUEntropy(features: features)
+        lazyEntropy = e
+        if e.quality == .weak {
+            SerialPort.com1.write("WARNING: no RDSEED/RDRAND on this CPU: entropy comes from a weak timing-based ")
+            SerialPort.com1.write("generator (use -cpu max, or attach a virtio-rng device)\n")
+        }
+        return e
+    }
+
+    private static func bringUpMemory() -> GuestKernel {
+        if let k = guestKernel { return k }
+        bringingUpMemory = true
+        defer { bringingUpMemory = false }
+        let layout = KernelLayout.current
+        // The shim identity-maps the first 4 GiB; the start info and its tables must lie inside that. Page 0 is
+        // mapped only while they are read. (Address 0 cannot be a pointer, so the window starts at 8.)
+        let window = PhysicalMemoryWindow(
+            base: 8, bytes: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0xFFFF_FFF8))
+        shim_boot_map_page_zero(1)
+        let parsed: StartInfo
+        do throws(StartInfoError) { parsed = try StartInfo.parse(at: BootRecord.startInfoAddress, in: window) }
+        catch { shim_boot_map_page_zero(0); bootFailure("PVH start info", error.brief) }
+        shim_boot_map_page_zero(0)
+        milestone("start info parsed")
+
+        let commandLine = CommandLineParser(parsed.commandLine)
+        if let name = commandLine.option("log"), let level = LogLevel(name: name) { Log.level = level }
+        let physical = setUpMemory(startInfo: parsed, layout: layout)
+        milestone("memory ready")
+        Fatal.isReadable = { address in
+            for r in physical.mappedRAM where r.contains(address) { return !Fatal.isGuardPage(address) }
+            return false
+        }
+        let kernel = GuestKernel(layout: layout, startInfo: parsed, commandLine: commandLine, physical: physical)
+        guestKernel = kernel
+        return kernel
+    }
 }
 
 /// Stops the boot with a report: nothing after this point could work. Prints without allocating.
@@ -150,46 +226,17 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
     return physical
 }
 
-/// Entry from the boot shim (Boot/entry.S) with the physical address of the PVH start info. Sets up the
-/// machine, then runs the application's `main` and exits with its status.
+/// Entry from the boot shim (Boot/entry.S) with the physical address of the PVH start info. Prepares the
+/// console, then runs the application's `main` and exits with its status. Everything else comes up on first
+/// use (see `Kernel`).
 @_cdecl("unikernel_start")
 public func unikernelStart(_ startInfoAddress: UInt64) -> Never {
     milestone("swift entry")
     SerialPort.com1.initialize()
-    let entryTSC = shim_boot_entry_tsc()
-    let features = CPUFeatures.detect()
-    let clock = TSCClock(origin: entryTSC, reportedHz: features.reportedTSCHz)
-    let layout = KernelLayout.current
-
-    // The shim identity-maps the first 4 GiB; the start info and its tables must lie inside that. (Address 0
-    // cannot be a pointer, so the window starts at 8; page 0 is unmapped later by the kernel page table.)
-    let window = PhysicalMemoryWindow(
-        base: 8, bytes: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0xFFFF_FFF8))
-    let startInfo: StartInfo
-    do { startInfo = try StartInfo.parse(at: startInfoAddress, in: window) }
-    catch { bootFailure("PVH start info", error.brief) }
-
-    milestone("start info parsed")
-    let commandLine = CommandLineParser(startInfo.commandLine)
-    if let name = commandLine.option("log"), let level = LogLevel(name: name) { Log.level = level }
-
-    let physical = setUpMemory(startInfo: startInfo, layout: layout)
-    milestone("memory ready")
-    Fatal.isReadable = { address in
-        for r in physical.mappedRAM where r.contains(address) { return !Fatal.isGuardPage(address) }
-        return false
-    }
-    let entropy = CPUEntropy(features: features)
-    guestKernel = GuestKernel(layout: layout, startInfo: startInfo, commandLine: commandLine, features: features,
-                              clock: clock, physical: physical, entropy: entropy)
-    if entropy.quality == .weak {
-        SerialPort.com1.write("WARNING: no RDSEED/RDRAND on this CPU: entropy comes from a weak timing-based ")
-        SerialPort.com1.write("generator (use -cpu max, or attach a virtio-rng device)\n")
-    }
-
-    milestone("entropy ready")
-    guestKernel.mainStartTSC = CPU.readTSC()
+    BootRecord.startInfoAddress = startInfoAddress
     HeapBroker.mainStarted = true
+    milestone("main")
+    BootRecord.mainStartTSC = CPU.readTSC()
     let status = shim_call_main()
     Platform.exit(status == 0 ? .success : ExitStatus(UInt8(clamping: status)))
 }

@@ -51,7 +51,7 @@ enum HeapBroker {
 
     /// A contiguous run of frames for `bytes` (rounded up to pages), or nil.
     static func frames(for bytes: Int) -> UnsafeMutableRawBufferPointer? {
-        guard let kernel = guestKernel else { return nil }
+        let kernel = Kernel.memory
         let pages = (bytes + 4095) / 4096
         guard let address = kernel.physical.frames.allocateContiguous(count: pages) else { return nil }
         return UnsafeMutableRawBufferPointer(start: PhysicalMemory.pointer(address), count: pages * 4096)
@@ -59,7 +59,7 @@ enum HeapBroker {
 
     /// The first heap region: a quarter of free memory, between 256 KiB and 16 MiB.
     static func initialRegion() -> UnsafeMutableRawBufferPointer {
-        let free = (guestKernel?.physical.frames.freeFrames ?? 0) * 4096
+        let free = Kernel.memory.physical.frames.freeFrames * 4096
         var size = min(max(free / 4, 256 << 10), 16 << 20)
         while size >= 64 << 10 {
             if let region = frames(for: size) { return region }
@@ -80,15 +80,18 @@ enum HeapBroker {
 
     static func allocate(_ size: Int, _ alignment: Int) -> UnsafeMutableRawPointer {
         CPU.withInterruptsDisabled {
-            if heap == nil && mainStarted && !installing { install(TLSFHeap.self) }
-            guard let heap, !installing else { return arenaAllocate(size, alignment) }
+            if heap == nil && mainStarted && !installing && !Kernel.bringingUpMemory { install(TLSFHeap.self) }
+            guard let heap, !installing, !Kernel.bringingUpMemory else { return arenaAllocate(size, alignment) }
             if busy { Fatal.panic("the heap was re-entered (an allocator allocated, or an interrupt handler did)") }
             busy = true
             defer { busy = false }
             if let p = heap.allocate(byteCount: size, alignment: alignment) { return p }
-            // Grow: a new region big enough for this request (headers and alignment slack included).
-            let want = max(growthBytes, size + alignment + 4096)
-            if let region = frames(for: want) ?? frames(for: size + alignment + 4096), heap.addRegion(region),
+            // Grow by a new region. A size-class heap only takes a free block from a class whose every block
+            // fits, so the region must exceed the request by a class step (1/16 for TLSF) plus headers and
+            // alignment: ask for twice the request (at least 1 MiB), or the minimum that still fits.
+            let minimum = size + size / 8 + alignment + 8192
+            let generous = max(growthBytes, 2 * (size + alignment) + 8192)
+            if let region = frames(for: generous) ?? frames(for: minimum), heap.addRegion(region),
                let p = heap.allocate(byteCount: size, alignment: alignment) {
                 return p
             }
@@ -146,10 +149,10 @@ enum HeapBroker {
             out.writeDecimal(UInt64(stats.capacity))
             out.write(" bytes\n")
         }
-        if let kernel = guestKernel {
+        if let kernel = guestKernel {  // only if memory is up: reporting must not bring it up
             out.write("  free physical memory: ")
             out.writeDecimal(UInt64(kernel.physical.frames.freeFrames) * 4096)
-            out.write(" bytes (largest run insufficient)\n")
+            out.write(" bytes, none of it in one run large enough\n")
         }
         Fatal.writeBacktrace(from: CPU.framePointer())
         Fatal.finish(.outOfMemory)

@@ -7,9 +7,9 @@ import Memory
 
 /// The guest implementation of `System`.
 enum Platform {
-    static var commandLine: CommandLineParser { guestKernel.commandLine }
+    static var commandLine: CommandLineParser { Kernel.memory.commandLine }
 
-    static func now() -> Instant { guestKernel.clock.now }
+    static func now() -> Instant { Kernel.clock.now }
 
     nonisolated(unsafe) static var wallClockAtBoot: (wall: WallTime, instant: Instant)? = nil
 
@@ -28,7 +28,7 @@ enum Platform {
                         nanoseconds: UInt32(nanos % 1_000_000_000))
     }
 
-    static var entropy: any EntropySource { guestKernel.entropy }
+    static var entropy: any EntropySource { Kernel.entropy }
 
     static func exit(_ status: ExitStatus) -> Never { Machine.exit(status) }
 
@@ -48,15 +48,15 @@ enum Platform {
     }
 
     static var memoryInfo: MemoryInfo? {
-        let frames = guestKernel.physical.frames
+        let frames = Kernel.memory.physical.frames
         return MemoryInfo(managedBytes: UInt64(frames.usableFrames) * 4096, freeBytes: UInt64(frames.freeFrames) * 4096)
     }
 
     static var bootDuration: Duration? {
-        guestKernel.clock.duration(ticks: guestKernel.mainStartTSC &- guestKernel.clock.origin)
+        Kernel.clock.duration(ticks: BootRecord.mainStartTSC &- Kernel.clock.origin)
     }
 
-    static var tscFrequency: UInt64? { guestKernel.clock.currentScale.hz }
+    static var tscFrequency: UInt64? { Kernel.clock.currentScale.hz }
 
     static var bootTimeline: [(milestone: StaticString, sinceEntry: Duration)] {
         var result: [(milestone: StaticString, sinceEntry: Duration)] = []
@@ -65,7 +65,7 @@ enum Platform {
         for i in 0..<bootMilestones.count {
             let name = withUnsafeBytes(of: names) { $0.load(fromByteOffset: i * MemoryLayout<StaticString>.stride, as: StaticString.self) }
             let t = withUnsafeBytes(of: ticks) { $0.load(fromByteOffset: i * 8, as: UInt64.self) }
-            result.append((name, guestKernel.clock.duration(ticks: t &- guestKernel.clock.origin)))
+            result.append((name, Kernel.clock.duration(ticks: t &- Kernel.clock.origin)))
         }
         return result
     }
@@ -129,8 +129,8 @@ public func unikernelConsoleWrite(_ c: UInt8) {
 public func unikernelRandomFill(_ buffer: UnsafeMutableRawPointer?, _ count: Int) {
     guard let buffer, count > 0 else { return }
     let target = UnsafeMutableRawBufferPointer(start: buffer, count: count)
-    if let kernel = guestKernel {
-        kernel.entropy.fill(target)
+    if HeapBroker.mainStarted {
+        Kernel.entropy.fill(target)
     } else {
         // Before the runtime is up (nothing should hash this early): TSC-derived bytes.
         var v = CPU.readTSC()

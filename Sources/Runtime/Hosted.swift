@@ -29,7 +29,10 @@ enum Platform {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
-    static func now() -> Instant { Instant(nanoseconds: monotonicNanoseconds() &- origin) }
+    static func now() -> Instant {
+        let start = origin  // initialized on first use: read it before the current time
+        return Instant(nanoseconds: monotonicNanoseconds() - start)
+    }
 
     static func wallTime() -> WallTime {
         var ts = timespec()

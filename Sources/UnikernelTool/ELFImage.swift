@@ -84,7 +84,7 @@ public struct ELFImage {
         isExecutable = header.e_type == UInt16(ET_EXEC)
 
         var names = 0
-        guard elf_getshdrstrndx(elf, &names) == 0 else { throw .notAnELF(path, reason: "no section name table") }
+        if elf_getshdrstrndx(elf, &names) != 0 { names = 0 }  // an image stripped of section headers has none
         var sections: [Section] = []
         var symbols: [Symbol] = []
         var notes: [Note] = []
@@ -107,9 +107,6 @@ public struct ELFImage {
                                               isFunction: type == STT_FUNC, isObject: type == STT_OBJECT))
                     }
                 }
-                if sh.sh_type == UInt32(SHT_NOTE), let data = elf_getdata(s, nil) {
-                    notes += Self.readNotes(data)
-                }
             }
             scn = elf_nextscn(elf, s)
         }
@@ -122,6 +119,11 @@ public struct ELFImage {
                 segments.append(Segment(type: ph.p_type, flags: ph.p_flags, offset: ph.p_offset,
                                         virtualAddress: ph.p_vaddr, physicalAddress: ph.p_paddr,
                                         fileSize: ph.p_filesz, memorySize: ph.p_memsz, alignment: ph.p_align))
+                // Notes are read from PT_NOTE segments, as hypervisors do (section headers may be stripped).
+                if ph.p_type == UInt32(PT_NOTE), ph.p_filesz > 0,
+                   let data = elf_getdata_rawchunk(elf, Int64(ph.p_offset), Int(ph.p_filesz), ELF_T_NHDR) {
+                    notes += Self.readNotes(data)
+                }
             }
         }
         self.sections = sections

@@ -73,7 +73,9 @@ public struct GuestBuilder {
 
     /// The package's products as (name, kind) pairs, e.g. ("Hello", "executable").
     public func products() throws(ToolError) -> [(name: String, kind: String)] {
-        let (status, output) = try Shell.capture(["swift", "package", "describe", "--type", "json"], in: packageDirectory)
+        // The guest scratch path has its own lock, so this works while a host build or `swift test` holds .build.
+        let (status, output) = try Shell.capture(["swift", "package", "--scratch-path", scratchPath.path,
+                                                  "describe", "--type", "json"], in: packageDirectory)
         guard status == 0 else { throw .commandFailed("swift package describe", status: status, output: output) }
         // SwiftPM may print resolution progress before the JSON.
         guard let start = output.firstIndex(of: "{"),
