@@ -142,8 +142,8 @@ struct ParsedResponse: CustomStringConvertible {
     var description: String { "\(status) \(reason) \(headers) body=\(text(body))" }
 }
 
-/// Splits a byte stream into responses. `headRequests` lists the indexes of responses to HEAD requests
-/// (no content follows them). Content is delimited by Content-Length, chunked coding, or the end of the stream.
+/// Splits a byte stream into responses. `headRequests` lists the indexes (among final responses) of responses
+/// to HEAD requests (no content follows them). Content is delimited by Content-Length, chunked coding, or the end of the stream.
 func parseResponses(_ data: [UInt8], headRequests: Set<Int> = []) -> [ParsedResponse]? {
     var responses: [ParsedResponse] = []
     var i = 0
@@ -167,7 +167,7 @@ func parseResponses(_ data: [UInt8], headRequests: Set<Int> = []) -> [ParsedResp
             headers.append((String(l[..<colon]), String(l[l.index(after: colon)...]).trimmingCharacters(in: " ")))
         }
         var r = ParsedResponse(status: code, reason: parts.count > 2 ? parts[2] : "", headers: headers, body: [])
-        let index = responses.count
+        let index = responses.filter { $0.status >= 200 }.count  // interim responses do not count
         if code < 200 || code == 204 || code == 304 || headRequests.contains(index) {
             // no content
         } else if let cl = r.header("Content-Length").flatMap({ Int($0) }) {
