@@ -54,9 +54,10 @@ public enum HTTPServerEvent: Sendable {
 ///   response that closes, remaining input is discarded (RFC 9112 §9.6).
 /// - Invalid requests get an error response with the status of the `HTTPRequestError` and `Connection: close`;
 ///   then the connection closes.
-/// - `Expect: 100-continue` is answered: when the head of an HTTP/1.1 request that announces content ends, an
-///   interim `100 Continue` is queued before the content is read (RFC 9110 §10.1.1). A request whose
-///   Content-Length exceeds the limit gets 413 instead, so the client need not send the content.
+/// - `Expect: 100-continue` is answered: when the head of an HTTP/1.1 request that announces content ends and
+///   none of the content has arrived yet, an interim `100 Continue` is queued before the content is read
+///   (RFC 9110 §10.1.1). A request whose Content-Length exceeds the limit gets 413 instead, so the client need
+///   not send the content.
 /// - HEAD: the response's head is sent as for GET, content omitted (RFC 9110 §9.3.2).
 /// - Memory: received bytes, the request's head and body, and output live in buffers reused for every request.
 ///   If the owner only calls `receive` after `.needMoreInput`, the receive buffer never holds more than one
@@ -199,8 +200,10 @@ public struct HTTPServerConnection: Sendable {
             inputStart += step.consumed
             switch step.result {
             case .headComplete:
+                // Content that has already started to arrive makes 100 pointless (RFC 9110 §10.1.1 lets it go).
                 let request = parser.request
-                if request.expectsContinue && (request.isChunked || (request.contentLength ?? 0) > 0) {
+                if request.expectsContinue && (request.isChunked || (request.contentLength ?? 0) > 0)
+                    && inputStart == inputEnd {
                     output.write("HTTP/1.1 100 Continue\r\n\r\n")
                 }
             case .complete:

@@ -27,9 +27,12 @@ public struct HTTPFields: RandomAccessCollection, Sendable {
     let head: [UInt8]
     let records: ArraySlice<FieldRecord>
 
+    /// The position of the first field.
     public var startIndex: Int { records.startIndex }
+    /// The position after the last field.
     public var endIndex: Int { records.endIndex }
 
+    /// The field at `position` (startIndex..<endIndex).
     public subscript(position: Int) -> HTTPField {
         let r = records[position]
         return HTTPField(name: head[r.nameStart..<r.nameEnd], value: head[r.valueStart..<r.valueEnd])
@@ -66,6 +69,7 @@ public enum HTTPTargetForm: Hashable, Sendable, CustomStringConvertible {
     /// `*`: only with OPTIONS (RFC 9112 §3.2.4).
     case asterisk
 
+    /// The form's name in RFC 9112.
     public var description: String {
         switch self {
         case .origin: return "origin-form"

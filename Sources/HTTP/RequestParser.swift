@@ -11,6 +11,7 @@ public enum HTTPParseResult: Hashable, Sendable, CustomStringConvertible {
     /// The request is invalid; the parser stays in this state until `reset()`.
     case failed(HTTPRequestError)
 
+    /// A short English explanation.
     public var description: String {
         switch self {
         case .needMoreInput: return "need more input"

@@ -150,6 +150,7 @@ public enum HTTPEncodeError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The caller-provided buffer is too small for the response.
     case bufferTooSmall
 
+    /// A short English explanation.
     public var description: String {
         switch self {
         case .invalidField: return "invalid header field"

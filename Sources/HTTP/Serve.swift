@@ -24,6 +24,7 @@ public enum HTTPServeEnd: Hashable, Sendable, CustomStringConvertible {
     /// Writing to the transport failed.
     case writeFailed
 
+    /// A short English explanation.
     public var description: String {
         switch self {
         case .peerClosed: return "peer closed"

@@ -29,7 +29,24 @@ public struct HTTPVersion: Hashable, Sendable, CustomStringConvertible {
 /// A request method (RFC 9110 §9). Methods are case-sensitive tokens; any token other than the standard ones
 /// is `.other` and its bytes are available from `HTTPRequest.methodBytes`.
 public enum HTTPMethod: Hashable, Sendable, CustomStringConvertible {
-    case get, head, post, put, delete, connect, options, trace, patch
+    /// GET (RFC 9110 §9.3.1).
+    case get
+    /// HEAD: GET without content in the response (RFC 9110 §9.3.2).
+    case head
+    /// POST (RFC 9110 §9.3.3).
+    case post
+    /// PUT (RFC 9110 §9.3.4).
+    case put
+    /// DELETE (RFC 9110 §9.3.5).
+    case delete
+    /// CONNECT (RFC 9110 §9.3.6); its target is in authority-form.
+    case connect
+    /// OPTIONS (RFC 9110 §9.3.7); may target `*`.
+    case options
+    /// TRACE (RFC 9110 §9.3.8).
+    case trace
+    /// PATCH (RFC 5789).
+    case patch
     /// A syntactically valid method token that is none of the above.
     case other
 
@@ -91,37 +108,64 @@ public struct HTTPStatus: Sendable, CustomStringConvertible {
     /// `<code> <reason>`.
     public var description: String { "\(code) \(reasonPhrase.description)" }
 
-    // Standard statuses (RFC 9110 §15 unless noted).
+    /// 100 Continue (RFC 9110 §15.2.1).
     public static let `continue` = HTTPStatus(code: 100, reasonPhrase: "Continue")
+    /// 200 OK (RFC 9110 §15.3.1).
     public static let ok = HTTPStatus(code: 200, reasonPhrase: "OK")
+    /// 201 Created (RFC 9110 §15.3.2).
     public static let created = HTTPStatus(code: 201, reasonPhrase: "Created")
+    /// 202 Accepted (RFC 9110 §15.3.3).
     public static let accepted = HTTPStatus(code: 202, reasonPhrase: "Accepted")
+    /// 204 No Content (RFC 9110 §15.3.5).
     public static let noContent = HTTPStatus(code: 204, reasonPhrase: "No Content")
+    /// 206 Partial Content (RFC 9110 §15.3.7).
     public static let partialContent = HTTPStatus(code: 206, reasonPhrase: "Partial Content")
+    /// 301 Moved Permanently (RFC 9110 §15.4.2).
     public static let movedPermanently = HTTPStatus(code: 301, reasonPhrase: "Moved Permanently")
+    /// 302 Found (RFC 9110 §15.4.3).
     public static let found = HTTPStatus(code: 302, reasonPhrase: "Found")
+    /// 303 See Other (RFC 9110 §15.4.4).
     public static let seeOther = HTTPStatus(code: 303, reasonPhrase: "See Other")
+    /// 304 Not Modified (RFC 9110 §15.4.5).
     public static let notModified = HTTPStatus(code: 304, reasonPhrase: "Not Modified")
+    /// 307 Temporary Redirect (RFC 9110 §15.4.8).
     public static let temporaryRedirect = HTTPStatus(code: 307, reasonPhrase: "Temporary Redirect")
+    /// 308 Permanent Redirect (RFC 9110 §15.4.9).
     public static let permanentRedirect = HTTPStatus(code: 308, reasonPhrase: "Permanent Redirect")
+    /// 400 Bad Request (RFC 9110 §15.5.1).
     public static let badRequest = HTTPStatus(code: 400, reasonPhrase: "Bad Request")
+    /// 401 Unauthorized (RFC 9110 §15.5.2).
     public static let unauthorized = HTTPStatus(code: 401, reasonPhrase: "Unauthorized")
+    /// 403 Forbidden (RFC 9110 §15.5.4).
     public static let forbidden = HTTPStatus(code: 403, reasonPhrase: "Forbidden")
+    /// 404 Not Found (RFC 9110 §15.5.5).
     public static let notFound = HTTPStatus(code: 404, reasonPhrase: "Not Found")
+    /// 405 Method Not Allowed (RFC 9110 §15.5.6).
     public static let methodNotAllowed = HTTPStatus(code: 405, reasonPhrase: "Method Not Allowed")
+    /// 408 Request Timeout (RFC 9110 §15.5.9).
     public static let requestTimeout = HTTPStatus(code: 408, reasonPhrase: "Request Timeout")
+    /// 409 Conflict (RFC 9110 §15.5.10).
     public static let conflict = HTTPStatus(code: 409, reasonPhrase: "Conflict")
+    /// 411 Length Required (RFC 9110 §15.5.12).
     public static let lengthRequired = HTTPStatus(code: 411, reasonPhrase: "Length Required")
+    /// 413 Content Too Large (RFC 9110 §15.5.14).
     public static let contentTooLarge = HTTPStatus(code: 413, reasonPhrase: "Content Too Large")
+    /// 414 URI Too Long (RFC 9110 §15.5.15).
     public static let uriTooLong = HTTPStatus(code: 414, reasonPhrase: "URI Too Long")
+    /// 415 Unsupported Media Type (RFC 9110 §15.5.16).
     public static let unsupportedMediaType = HTTPStatus(code: 415, reasonPhrase: "Unsupported Media Type")
+    /// 417 Expectation Failed (RFC 9110 §15.5.18).
     public static let expectationFailed = HTTPStatus(code: 417, reasonPhrase: "Expectation Failed")
-    /// 431 (RFC 6585 §5).
+    /// 431 Request Header Fields Too Large (RFC 6585 §5).
     public static let requestHeaderFieldsTooLarge =
         HTTPStatus(code: 431, reasonPhrase: "Request Header Fields Too Large")
+    /// 500 Internal Server Error (RFC 9110 §15.6.1).
     public static let internalServerError = HTTPStatus(code: 500, reasonPhrase: "Internal Server Error")
+    /// 501 Not Implemented (RFC 9110 §15.6.2).
     public static let notImplemented = HTTPStatus(code: 501, reasonPhrase: "Not Implemented")
+    /// 503 Service Unavailable (RFC 9110 §15.6.4).
     public static let serviceUnavailable = HTTPStatus(code: 503, reasonPhrase: "Service Unavailable")
+    /// 505 HTTP Version Not Supported (RFC 9110 §15.6.6).
     public static let httpVersionNotSupported = HTTPStatus(code: 505, reasonPhrase: "HTTP Version Not Supported")
 }
 

@@ -128,6 +128,9 @@ struct ConnectionTests {
         let second = runConnection(&c, bytes("data"))
         #expect(second.requests.first?.body == bytes("data"))
         #expect(try #require(parseResponses(second.output)).map(\.status) == [200])
+        // A client that sends its content without waiting gets no 100.
+        let eager = runConnection(&c, head + bytes("data"))
+        #expect(try #require(parseResponses(eager.output)).map(\.status) == [200])
     }
 
     @Test("no 100 Continue for HTTP/1.0, for requests without content, or when the content is too large")
