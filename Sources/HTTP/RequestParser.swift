@@ -178,9 +178,19 @@ public struct HTTPRequestParser: Sendable {
     // MARK: - Lines
 
     /// Appends input up to and excluding the next LF to `head`; consumes the LF too. True if a line ended.
+    ///
+    /// Appends at most one byte more than the current line's budget (its limit plus a possible CR), so that
+    /// `head` never grows beyond the limits whatever the size of `input`; `checkPartialLine` then refuses it.
     private mutating func accumulateLine(_ input: UnsafeRawBufferPointer, _ i: inout Int) -> Bool {
+        let budget: Int
+        if case .requestLine = state {
+            budget = limits.maxRequestLineLength
+        } else {
+            budget = limits.maxHeaderBytes - fieldBytes
+        }
+        let room = budget > Int.max / 2 ? Int.max / 2 : max(budget + 2 - (request.head.count - lineStart), 1)
         var j = i
-        let n = input.count
+        let n = input.count - i <= room ? input.count : i + room
         while j < n && input[j] != HTTPSyntax.lf { j += 1 }
         if j > i { request.head.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<j])) }
         if j < n {

@@ -64,6 +64,25 @@ struct LimitTests {
         #expect(parse(raw, cuts: Array(0...raw.count), limits: limits) == .failed(.headerSectionTooLarge))
     }
 
+    @Test("one huge read without a line end never grows the head beyond its limit")
+    func boundedMemory() {
+        let junk = [UInt8](repeating: 0x61, count: 1 << 20)
+        var parser = HTTPRequestParser(limits: HTTPLimits(maxRequestLineLength: 100, maxHeaderBytes: 200))
+        let step = junk.withUnsafeBytes { parser.parse($0) }
+        #expect(step.result == .failed(.requestLineTooLong))
+        #expect(parser.request.head.count <= 102)
+
+        var headers = HTTPRequestParser(limits: HTTPLimits(maxRequestLineLength: 100, maxHeaderBytes: 200))
+        let raw = bytes("GET / HTTP/1.1\r\nHost: h\r\nX: ") + junk
+        let step2 = raw.withUnsafeBytes { headers.parse($0) }
+        #expect(step2.result == .failed(.headerSectionTooLarge))
+        #expect(headers.request.head.count <= 14 + 200 + 2)
+
+        var unlimited = HTTPRequestParser(limits: HTTPLimits(maxRequestLineLength: .max, maxHeaderBytes: .max))
+        #expect(parseAllSplits(bytes("GET /x HTTP/1.1\r\nHost: h\r\n\r\n"), limits: unlimited.limits).request != nil)
+        #expect(junk.withUnsafeBytes { unlimited.parse($0) }.result == .needMoreInput)
+    }
+
     @Test("trailer fields share the header budgets")
     func trailerBudget() {
         let head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
