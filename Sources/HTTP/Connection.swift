@@ -89,7 +89,7 @@ public struct HTTPServerConnection: Sendable {
     var input: [UInt8]
     var inputStart = 0
     var inputEnd = 0
-    var output: [UInt8] = []
+    var output = ByteBuffer()
     var outputStart = 0
     var phase = Phase.reading
     var endOfInput = false
@@ -295,7 +295,7 @@ public struct HTTPServerConnection: Sendable {
         }
         if stream.suppressContent || bytes.isEmpty { return }
         if stream.chunked {
-            HTTPResponseEncoder.encodeChunk(bytes, into: &output)
+            HTTPResponseEncoder.writeChunk(bytes, into: &output)
         } else {
             output.write(bytes)
         }
@@ -306,7 +306,7 @@ public struct HTTPServerConnection: Sendable {
         guard case .streaming(let stream) = phase else {
             preconditionFailure("HTTPServerConnection: no streaming response in progress")
         }
-        if stream.chunked { HTTPResponseEncoder.encodeLastChunk(into: &output) }
+        if stream.chunked { HTTPResponseEncoder.writeLastChunk(into: &output) }
         finishResponse(close: stream.close)
     }
 
@@ -340,20 +340,20 @@ public struct HTTPServerConnection: Sendable {
     public var pendingOutputCount: Int { output.count - outputStart }
 
     /// The bytes waiting to be sent (a view; no copy).
-    public var pendingOutput: ArraySlice<UInt8> { output[outputStart...] }
+    public var pendingOutput: ArraySlice<UInt8> { output[outputStart..<output.count] }
 
     /// Calls `body` with the bytes waiting to be sent.
     public func withPendingOutput<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        let start = outputStart
-        return output.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        let (start, end) = (outputStart, output.count)
+        return output.storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
     }
 
     /// Writes all pending output to `transport` in one `write`. Returns false (output stays pending) if the
     /// transport failed.
     public mutating func send<Transport: HTTPTransport>(to transport: inout Transport) -> Bool {
         guard hasPendingOutput else { return true }
-        let start = outputStart
-        let ok = output.withUnsafeBytes { transport.write(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        let (start, end) = (outputStart, output.count)
+        let ok = output.storage.withUnsafeBytes { transport.write(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
         if ok { consumeOutput(pendingOutputCount) }
         return ok
     }
@@ -362,7 +362,7 @@ public struct HTTPServerConnection: Sendable {
     public mutating func consumeOutput(_ count: Int) {
         outputStart += min(max(count, 0), pendingOutputCount)
         if outputStart == output.count {
-            output.removeAll(keepingCapacity: true)
+            output.removeAll()
             outputStart = 0
         }
     }

@@ -88,7 +88,7 @@ public enum HTTPTargetForm: Hashable, Sendable, CustomStringConvertible {
 /// before asking for the next one causes no allocation at all (copy-on-write keeps retained requests intact).
 public struct HTTPRequest: Sendable {
     /// Request line and field lines as received (line terminators removed); fields point into it.
-    var head: [UInt8] = []
+    var head = ByteBuffer()
     var records: [FieldRecord] = []
     /// How many of `records` are header fields; the rest are trailer fields.
     var headerRecordCount = 0
@@ -137,11 +137,11 @@ public struct HTTPRequest: Sendable {
     public var query: ArraySlice<UInt8>? { hasQuery ? head[queryStart..<queryEnd] : nil }
 
     /// The header fields in received order.
-    public var headers: HTTPFields { HTTPFields(head: head, records: records[0..<headerRecordCount]) }
+    public var headers: HTTPFields { HTTPFields(head: head.storage, records: records[0..<headerRecordCount]) }
 
     /// The trailer fields of a chunked request, in received order (RFC 9112 §7.1.2). Not merged into `headers`.
     public var trailers: HTTPFields {
-        HTTPFields(head: head, records: records[headerRecordCount..<records.count])
+        HTTPFields(head: head.storage, records: records[headerRecordCount..<records.count])
     }
 
     /// Whether this is a HEAD request, whose response carries no content (RFC 9110 §9.3.2).

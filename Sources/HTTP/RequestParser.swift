@@ -112,7 +112,7 @@ public struct HTTPRequestParser: Sendable {
 
     /// Forgets everything and waits for a new request. Buffers keep their capacity.
     public mutating func reset() {
-        request.head.removeAll(keepingCapacity: true)
+        request.head.removeAll()
         request.records.removeAll(keepingCapacity: true)
         request.body.removeAll(keepingCapacity: true)
         request.headerRecordCount = 0
@@ -160,7 +160,7 @@ public struct HTTPRequestParser: Sendable {
             case .fixedBody, .chunkData:
                 if i == n { return HTTPParseStep(consumed: i, result: .needMoreInput) }
                 let take = min(remaining, n - i)
-                request.body.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<(i + take)]))
+                request.body.appendBytes(UnsafeRawBufferPointer(rebasing: input[i..<(i + take)]))
                 i += take
                 remaining -= take
                 if remaining == 0 {
@@ -192,7 +192,7 @@ public struct HTTPRequestParser: Sendable {
         var j = i
         let n = input.count - i <= room ? input.count : i + room
         while j < n && input[j] != HTTPSyntax.lf { j += 1 }
-        if j > i { request.head.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<j])) }
+        if j > i { request.head.appendBytes(UnsafeRawBufferPointer(rebasing: input[i..<j])) }
         if j < n {
             i = j + 1
             return true
@@ -261,42 +261,62 @@ public struct HTTPRequestParser: Sendable {
         }
     }
 
+    /// Offsets found in a request line.
+    private struct RequestLine {
+        var methodEnd: Int
+        var targetStart: Int
+        var targetEnd: Int
+        var version: HTTPVersion
+    }
+
     /// Parses `method SP request-target SP HTTP-version` in `head[0..<count]` (RFC 9112 §3).
     private mutating func parseRequestLine() -> HTTPRequestError? {
         let end = request.head.count
+        let parsed = request.head.storage.withUnsafeBufferPointer { head in
+            Self.scanRequestLine(UnsafeBufferPointer(rebasing: head[0..<end]))
+        }
+        let line: RequestLine
+        switch parsed {
+        case .success(let l): line = l
+        case .failure(let e): return e
+        }
+        request.methodEnd = line.methodEnd
+        request.targetStart = line.targetStart
+        request.targetEnd = line.targetEnd
+        request.version = line.version
+        request.method = HTTPMethod(token: request.head[0..<line.methodEnd])
+        return classifyTarget()
+    }
+
+    private static func scanRequestLine(_ head: UnsafeBufferPointer<UInt8>) -> Result<RequestLine, HTTPRequestError> {
+        let end = head.count
         var i = 0
-        while i < end && request.head[i] != HTTPSyntax.space { i += 1 }
-        if i == 0 || i == end { return .malformedRequestLine }
-        for k in 0..<i where !HTTPSyntax.isTokenChar(request.head[k]) {
-            return request.head[k] == HTTPSyntax.cr ? .bareCarriageReturn : .invalidMethod
+        while i < end && head[i] != HTTPSyntax.space { i += 1 }
+        if i == 0 || i == end { return .failure(.malformedRequestLine) }
+        for k in 0..<i where !HTTPSyntax.isTokenChar(head[k]) {
+            return .failure(head[k] == HTTPSyntax.cr ? .bareCarriageReturn : .invalidMethod)
         }
         let methodEnd = i
         let targetStart = i + 1
         i = targetStart
-        while i < end && request.head[i] != HTTPSyntax.space { i += 1 }
-        if i == targetStart || i == end { return .malformedRequestLine }
+        while i < end && head[i] != HTTPSyntax.space { i += 1 }
+        if i == targetStart || i == end { return .failure(.malformedRequestLine) }
         let targetEnd = i
-        for k in targetStart..<targetEnd where !HTTPSyntax.isTargetChar(request.head[k]) {
-            return request.head[k] == HTTPSyntax.cr ? .bareCarriageReturn : .invalidTarget
+        for k in targetStart..<targetEnd where !HTTPSyntax.isTargetChar(head[k]) {
+            return .failure(head[k] == HTTPSyntax.cr ? .bareCarriageReturn : .invalidTarget)
         }
         // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); the name is case-sensitive.
         let v = targetEnd + 1
-        guard end - v == 8, request.head[v] == 0x48, request.head[v + 1] == 0x54, request.head[v + 2] == 0x54, request.head[v + 3] == 0x50,
-              request.head[v + 4] == HTTPSyntax.slash, request.head[v + 6] == HTTPSyntax.dot,
-              request.head[v + 5] >= 0x30, request.head[v + 5] <= 0x39, request.head[v + 7] >= 0x30, request.head[v + 7] <= 0x39
+        guard end - v == 8, head[v] == 0x48, head[v + 1] == 0x54, head[v + 2] == 0x54, head[v + 3] == 0x50,
+              head[v + 4] == HTTPSyntax.slash, head[v + 6] == HTTPSyntax.dot,
+              head[v + 5] >= 0x30, head[v + 5] <= 0x39, head[v + 7] >= 0x30, head[v + 7] <= 0x39
         else {
-            for k in v..<end where request.head[k] == HTTPSyntax.cr { return .bareCarriageReturn }
-            return .malformedVersion
+            for k in v..<end where head[k] == HTTPSyntax.cr { return .failure(.bareCarriageReturn) }
+            return .failure(.malformedVersion)
         }
-        let version = HTTPVersion(major: request.head[v + 5] - 0x30, minor: request.head[v + 7] - 0x30)
-        if version.major != 1 { return .unsupportedVersion(version) }
-
-        request.methodEnd = methodEnd
-        request.targetStart = targetStart
-        request.targetEnd = targetEnd
-        request.version = version
-        request.method = HTTPMethod(token: request.head[0..<methodEnd])
-        return classifyTarget()
+        let version = HTTPVersion(major: head[v + 5] - 0x30, minor: head[v + 7] - 0x30)
+        if version.major != 1 { return .failure(.unsupportedVersion(version)) }
+        return .success(RequestLine(methodEnd: methodEnd, targetStart: targetStart, targetEnd: targetEnd, version: version))
     }
 
     /// Determines the target's form and locates its path and query (RFC 9112 §3.2).
@@ -358,26 +378,36 @@ public struct HTTPRequestParser: Sendable {
 
     /// Parses one field line in `head[start..<end]` and records it (RFC 9112 §5).
     private mutating func parseFieldLine(start: Int, end: Int) -> HTTPRequestError? {
-        let head = request.head
-        if HTTPSyntax.isWhitespace(head[start]) { return .obsoleteLineFolding }
+        let parsed = request.head.storage.withUnsafeBufferPointer { Self.scanFieldLine($0, start: start, end: end) }
+        switch parsed {
+        case .success(let record):
+            request.records.append(record)
+            return nil
+        case .failure(let e):
+            return e
+        }
+    }
+
+    private static func scanFieldLine(
+        _ head: UnsafeBufferPointer<UInt8>, start: Int, end: Int
+    ) -> Result<FieldRecord, HTTPRequestError> {
+        if HTTPSyntax.isWhitespace(head[start]) { return .failure(.obsoleteLineFolding) }
         var colon = start
         while colon < end && head[colon] != HTTPSyntax.colon {
             if !HTTPSyntax.isTokenChar(head[colon]) {
-                return head[colon] == HTTPSyntax.cr ? .bareCarriageReturn : .malformedHeaderField
+                return .failure(head[colon] == HTTPSyntax.cr ? .bareCarriageReturn : .malformedHeaderField)
             }
             colon += 1
         }
-        if colon == start || colon == end { return .malformedHeaderField }
+        if colon == start || colon == end { return .failure(.malformedHeaderField) }
         var valueStart = colon + 1
         var valueEnd = end
         while valueStart < valueEnd && HTTPSyntax.isWhitespace(head[valueStart]) { valueStart += 1 }
         while valueEnd > valueStart && HTTPSyntax.isWhitespace(head[valueEnd - 1]) { valueEnd -= 1 }
         for k in valueStart..<valueEnd where !HTTPSyntax.isFieldValueChar(head[k]) {
-            return head[k] == HTTPSyntax.cr ? .bareCarriageReturn : .malformedHeaderField
+            return .failure(head[k] == HTTPSyntax.cr ? .bareCarriageReturn : .malformedHeaderField)
         }
-        request.records.append(
-            FieldRecord(nameStart: start, nameEnd: colon, valueStart: valueStart, valueEnd: valueEnd))
-        return nil
+        return .success(FieldRecord(nameStart: start, nameEnd: colon, valueStart: valueStart, valueEnd: valueEnd))
     }
 
     // MARK: - Header semantics
@@ -397,44 +427,52 @@ public struct HTTPRequestParser: Sendable {
         var connectionKeepAlive = false
         var expectContinue = false
         let limit = bodyLimit
-        for field in request.headers {
-            switch field.name.count {
-            case 4 where field.hasName("host"):
-                hostCount += 1
-            case 6 where field.hasName("expect"):
-                if HTTPSyntax.listContains(field.value, "100-continue") { expectContinue = true }
-            case 10 where field.hasName("connection"):
-                if HTTPSyntax.listContains(field.value, "close") { connectionClose = true }
-                if HTTPSyntax.listContains(field.value, "keep-alive") { connectionKeepAlive = true }
-            case 14 where field.hasName("content-length"):
-                contentLengthCount += 1
-                // Content-Length = 1*DIGIT (RFC 9110 §8.6). Saturate above the limit: the value is refused anyway.
-                if field.value.isEmpty { contentLengthValid = false }
-                var value = 0
-                for b in field.value {
-                    guard b >= 0x30 && b <= 0x39 else { contentLengthValid = false; break }
-                    if value <= limit { value = value * 10 + Int(b - 0x30) }  // limit <= 2^56: cannot overflow
-                }
-                contentLength = value
-            case 17 where field.hasName("transfer-encoding"):
-                sawTransferEncoding = true
-                HTTPSyntax.forEachListElement(field.value) { coding in
-                    if lastCodingIsChunked { codingInvalid = true }  // chunked must be last, and only once
-                    var k = coding.startIndex
-                    while k < coding.endIndex && HTTPSyntax.isTokenChar(coding[k]) { k += 1 }
-                    let name = coding[coding.startIndex..<k]
-                    if name.isEmpty { codingInvalid = true }
-                    if HTTPSyntax.equalsIgnoringCase(name, "chunked") {
-                        if k != coding.endIndex { codingInvalid = true }  // chunked takes no parameters
-                        lastCodingIsChunked = true
-                    } else {
-                        sawUnknownCoding = true
-                        lastCodingIsChunked = false
+        let records = request.records
+        let fieldCount = request.headerRecordCount
+        // Scan over the raw storage: no slices to retain per field on this per-request path.
+        request.head.storage.withUnsafeBufferPointer { head in
+            for r in records[0..<fieldCount] {
+                let name = head[r.nameStart..<r.nameEnd]
+                let value = head[r.valueStart..<r.valueEnd]
+                func hasName(_ lowercase: StaticString) -> Bool { HTTPSyntax.equalsIgnoringCase(name, lowercase) }
+                switch name.count {
+                case 4 where hasName("host"):
+                    hostCount += 1
+                case 6 where hasName("expect"):
+                    if HTTPSyntax.listContains(value, "100-continue") { expectContinue = true }
+                case 10 where hasName("connection"):
+                    if HTTPSyntax.listContains(value, "close") { connectionClose = true }
+                    if HTTPSyntax.listContains(value, "keep-alive") { connectionKeepAlive = true }
+                case 14 where hasName("content-length"):
+                    contentLengthCount += 1
+                    // Content-Length = 1*DIGIT (RFC 9110 §8.6). Stop growing above the limit: it is refused anyway.
+                    if value.isEmpty { contentLengthValid = false }
+                    var length = 0
+                    for b in value {
+                        guard b >= 0x30 && b <= 0x39 else { contentLengthValid = false; break }
+                        if length <= limit { length = length * 10 + Int(b - 0x30) }  // limit <= 2^56: no overflow
                     }
-                    return true
+                    contentLength = length
+                case 17 where hasName("transfer-encoding"):
+                    sawTransferEncoding = true
+                    HTTPSyntax.forEachListElement(value) { coding in
+                        if lastCodingIsChunked { codingInvalid = true }  // chunked must be last, and only once
+                        var k = coding.startIndex
+                        while k < coding.endIndex && HTTPSyntax.isTokenChar(coding[k]) { k += 1 }
+                        let name = coding[coding.startIndex..<k]
+                        if name.isEmpty { codingInvalid = true }
+                        if HTTPSyntax.equalsIgnoringCase(name, "chunked") {
+                            if k != coding.endIndex { codingInvalid = true }  // chunked takes no parameters
+                            lastCodingIsChunked = true
+                        } else {
+                            sawUnknownCoding = true
+                            lastCodingIsChunked = false
+                        }
+                        return true
+                    }
+                default:
+                    break
                 }
-            default:
-                break
             }
         }
         let version = request.version

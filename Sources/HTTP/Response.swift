@@ -203,14 +203,18 @@ extension HTTPByteSink {
     }
 
     mutating func writeCRLF() {
-        write(HTTPSyntax.cr)
-        write(HTTPSyntax.lf)
+        write("\r\n")
     }
+}
+
+extension ByteBuffer: HTTPByteSink {
+    mutating func write(_ byte: UInt8) { append(byte) }
+    mutating func write(_ bytes: UnsafeRawBufferPointer) { appendBytes(bytes) }
 }
 
 extension Array: HTTPByteSink where Element == UInt8 {
     mutating func write(_ byte: UInt8) { append(byte) }
-    mutating func write(_ bytes: UnsafeRawBufferPointer) { append(contentsOf: bytes) }
+    mutating func write(_ bytes: UnsafeRawBufferPointer) { appendBytes(bytes) }
 }
 
 /// A sink over a caller-provided buffer; records overflow instead of writing past the end.
@@ -285,6 +289,10 @@ public struct HTTPResponseEncoder: Sendable {
     /// Appends one chunk of chunked content: size in hex, CRLF, data, CRLF (RFC 9112 §7.1). An empty `data`
     /// appends nothing (a zero-size chunk would end the content).
     public static func encodeChunk(_ data: UnsafeRawBufferPointer, into buffer: inout [UInt8]) {
+        writeChunk(data, into: &buffer)
+    }
+
+    static func writeChunk<S: HTTPByteSink>(_ data: UnsafeRawBufferPointer, into buffer: inout S) {
         guard !data.isEmpty else { return }
         buffer.writeHex(data.count)
         buffer.writeCRLF()
@@ -294,6 +302,10 @@ public struct HTTPResponseEncoder: Sendable {
 
     /// Appends the last chunk and an empty trailer section: `0` CRLF CRLF.
     public static func encodeLastChunk(into buffer: inout [UInt8]) {
+        buffer.write("0\r\n\r\n")
+    }
+
+    static func writeLastChunk<S: HTTPByteSink>(into buffer: inout S) {
         buffer.write("0\r\n\r\n")
     }
 

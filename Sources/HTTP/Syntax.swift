@@ -113,3 +113,64 @@ enum HTTPSyntax {
         return found
     }
 }
+
+extension Array where Element == UInt8 {
+    /// Appends raw bytes with one copy (through a typed view, which `append(contentsOf:)` copies in bulk).
+    @inline(__always)
+    mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) {
+        bytes.withMemoryRebound(to: UInt8.self) { append(contentsOf: $0) }
+    }
+}
+
+/// A reusable byte buffer: `storage` only grows (doubling), `count` bytes of it are in use. Writing is a bounds
+/// check and a copy, with none of `Array.append`'s per-call overhead; clearing keeps the memory. Copies share
+/// storage until written (copy-on-write through `storage`).
+struct ByteBuffer: Sendable {
+    var storage: [UInt8] = []
+    /// Bytes in use: `storage[0..<count]`.
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    /// Reads a byte in use.
+    @inline(__always)
+    subscript(index: Int) -> UInt8 { storage[index] }
+
+    /// The bytes in `range` (which must lie within `0..<count`) as a slice of the storage.
+    @inline(__always)
+    subscript(range: Range<Int>) -> ArraySlice<UInt8> { storage[range] }
+
+    @inline(__always)
+    mutating func reserve(_ extra: Int) {
+        if storage.count - count < extra { grow(count + extra) }
+    }
+
+    @inline(never)
+    private mutating func grow(_ needed: Int) {
+        let size = max(needed, storage.count * 2, 256)
+        storage.append(contentsOf: repeatElement(0, count: size - storage.count))
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        storage[count] = byte
+        count += 1
+    }
+
+    mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        guard n > 0, let source = bytes.baseAddress else { return }
+        reserve(n)
+        let at = count
+        storage.withUnsafeMutableBytes { ($0.baseAddress! + at).copyMemory(from: source, byteCount: n) }
+        count += n
+    }
+
+    mutating func removeLast() {
+        if count > 0 { count -= 1 }
+    }
+
+    /// Forgets the bytes in use; the storage stays.
+    mutating func removeAll() { count = 0 }
+}

@@ -317,8 +317,8 @@ struct ConnectionTests {
             #expect(c.nextEvent().isNeedMoreInput)
             if i >= 10 {
                 let a = [c.input.withUnsafeBytes { "\($0.baseAddress!)" },
-                         c.output.withUnsafeBytes { "\($0.baseAddress!)" },
-                         c.parser.request.head.withUnsafeBytes { "\($0.baseAddress!)" },
+                         c.output.storage.withUnsafeBytes { "\($0.baseAddress!)" },
+                         c.parser.request.head.storage.withUnsafeBytes { "\($0.baseAddress!)" },
                          c.parser.request.body.withUnsafeBytes { "\($0.baseAddress!)" },
                          c.parser.request.records.withUnsafeBytes { "\($0.baseAddress!)" }]
                 addresses.insert(a.joined(separator: ","))
