@@ -217,6 +217,8 @@ public final class RamFS: FileSystem {
             guard let index = descriptorIndex(descriptor) else { return .failure(.badFileDescriptor) }
             let open = descriptors[index]!
             guard open.canWrite else { return .failure(.badFileDescriptor) }
+            // Writing nothing has "no other results" (POSIX write(2)): not even an append's move to the end.
+            if buffer.isEmpty { return .success(0) }
             let position = open.append ? open.node.size : open.offset
             switch writeLocked(open.node, at: position, buffer) {
             case .failure(let error): return .failure(error)
