@@ -410,10 +410,28 @@ public protocol FileSystem: AnyObject {
     /// Moves an entry to a new name, atomically replacing an existing file or empty directory there (POSIX
     /// `rename(2)`). Moving a directory into itself or a descendant is `invalidArgument`.
     func rename(_ source: FilePath, to destination: FilePath) throws(FileSystemError)
+
+    // Conveniences. They are requirements with default implementations (below), not extension-only methods, so that
+    // they can be called through `any FileSystem` in Embedded Swift, which cannot call a protocol extension method
+    // on an existential. Implementations normally keep the defaults.
+
+    /// Writes all of `bytes` at the descriptor's offset (see `write(_:from:)`); returns `bytes.count`.
+    @discardableResult
+    func write(_ descriptor: FileDescriptor, _ bytes: [UInt8]) throws(FileSystemError) -> Int
+
+    /// Reads up to `count` bytes at the descriptor's offset (see `read(_:into:)`); fewer at the end of the file.
+    func read(_ descriptor: FileDescriptor, count: Int) throws(FileSystemError) -> [UInt8]
+
+    /// The whole contents of the regular file at `path`.
+    func contentsOfFile(_ path: FilePath) throws(FileSystemError) -> [UInt8]
+
+    /// Creates (or replaces the contents of) the regular file at `path` with `contents`.
+    func createFile(_ path: FilePath, contents: [UInt8]) throws(FileSystemError)
 }
 
+/// Default implementations of the conveniences, in terms of the primitive operations.
 extension FileSystem {
-    /// Writes all of `bytes` at the descriptor's offset (see `write(_:from:)`).
+    /// Writes all of `bytes` with `write(_:from:)`.
     @discardableResult
     public func write(_ descriptor: FileDescriptor, _ bytes: [UInt8]) throws(FileSystemError) -> Int {
         let result: Result<Int, FileSystemError> = bytes.withUnsafeBytes { buffer in
@@ -424,7 +442,7 @@ extension FileSystem {
         return try result.get()
     }
 
-    /// Reads up to `count` bytes at the descriptor's offset (see `read(_:into:)`); fewer at the end of the file.
+    /// Reads into a new array with `read(_:into:)`.
     public func read(_ descriptor: FileDescriptor, count: Int) throws(FileSystemError) -> [UInt8] {
         guard count >= 0 else { throw .invalidArgument }
         var bytes = [UInt8](repeating: 0, count: count)
@@ -437,7 +455,7 @@ extension FileSystem {
         return bytes
     }
 
-    /// The whole contents of the regular file at `path`.
+    /// Opens, `stat`s, reads to the end, closes.
     public func contentsOfFile(_ path: FilePath) throws(FileSystemError) -> [UInt8] {
         let descriptor = try open(path, .read)
         defer { try? close(descriptor) }
@@ -452,7 +470,7 @@ extension FileSystem {
         }
     }
 
-    /// Creates (or replaces the contents of) the regular file at `path` with `contents`.
+    /// Opens with `[.write, .create, .truncate]`, writes, closes.
     public func createFile(_ path: FilePath, contents: [UInt8]) throws(FileSystemError) {
         let descriptor = try open(path, [.write, .create, .truncate])
         do {

@@ -156,7 +156,7 @@ struct Worker {
             for j in 0..<ConcurrencyTests.iterations {
                 // Private files: write, read back, rename, sometimes remove.
                 let name = FilePath("\(home)/f\(j % 7)")
-                let data = (0..<(Int(random.nextValue() % 9000) + 1)).map { UInt8(truncatingIfNeeded: $0 &+ j &+ thread) }
+                let data = (0..<(Int(random.next64() % 9000) + 1)).map { UInt8(truncatingIfNeeded: $0 &+ j &+ thread) }
                 let fd = try fs.open(name, [.read, .write, .create, .truncate])
                 try fs.write(fd, data)
                 check(try fs.pread(fd, count: data.count + 10, at: 0) == data, "read back \(name) at \(j)")
@@ -172,8 +172,8 @@ struct Worker {
                 try fs.write(log, Worker.record(thread: thread, iteration: j))
                 operations += 1
                 // Shared directory: race for the same few names.
-                let shared = FilePath("/shared/s\(random.nextValue() % 5)")
-                if random.nextValue() % 2 == 0 {
+                let shared = FilePath("/shared/s\(random.next64() % 5)")
+                if random.next64() % 2 == 0 {
                     do {
                         let created = try fs.open(shared, [.write, .create, .exclusive])
                         exclusiveCreates += 1

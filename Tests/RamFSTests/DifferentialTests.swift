@@ -97,7 +97,7 @@ struct DifferentialRun {
 
     // MARK: Random choices
 
-    func below(_ n: Int) -> Int { Int(random.nextValue() % UInt64(n)) }
+    func below(_ n: Int) -> Int { Int(random.next64() % UInt64(n)) }
     func chance(_ oneIn: Int) -> Bool { below(oneIn) == 0 }
 
     /// A random path over a five-name namespace, three levels deep, with normalization noise.

@@ -180,7 +180,7 @@ enum ImportEntryHelper {
         var model: [String: UInt64] = [:]
         for step in 0..<20_000 {
             // Few distinct names, so collisions and reinsertions are frequent.
-            let name = "n\(random.nextValue() % 600)"
+            let name = "n\(random.next64() % 600)"
             let nameBytes = Array(name.utf8)
             let found = nameBytes.withUnsafeBytes { table.find($0) }
             if let existing = model[name] {
@@ -189,7 +189,7 @@ enum ImportEntryHelper {
                     return
                 }
                 #expect(table.entries[index].node.identifier == existing)
-                if random.nextValue() % 3 != 0 { table.remove(at: index); model[name] = nil }
+                if random.next64() % 3 != 0 { table.remove(at: index); model[name] = nil }
             } else {
                 #expect(found == nil)
                 let node = Node(identifier: UInt64(step), isDirectory: false, now: WallTime(secondsSinceEpoch: 0))
@@ -206,7 +206,7 @@ enum ImportEntryHelper {
             if let index { #expect(table.entries[index].node.identifier == model[name]) }
         }
         // Emptying the table.
-        while !table.isEmpty { table.remove(at: Int(random.nextValue() % UInt64(table.count))) }
+        while !table.isEmpty { table.remove(at: Int(random.next64() % UInt64(table.count))) }
         #expect(Array("n1".utf8).withUnsafeBytes { table.find($0) } == nil)
     }
 }

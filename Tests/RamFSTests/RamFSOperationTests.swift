@@ -157,7 +157,7 @@ import Testing
     @Test func writesSpanningPagesRoundTrip() throws {
         let fs = makeFS()
         let generator = SeededEntropy(seed: 42)
-        let data = (0..<50_000).map { _ in UInt8(truncatingIfNeeded: generator.nextValue()) }
+        let data = (0..<50_000).map { _ in UInt8(truncatingIfNeeded: generator.next64()) }
         let fd = try fs.open("/big", [.read, .write, .create])
         #expect(try fs.pwrite(fd, data, at: 1000) == data.count)
         #expect(try fs.pread(fd, count: 60_000, at: 1000) == data)
