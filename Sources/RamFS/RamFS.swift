@@ -165,10 +165,14 @@ public final class RamFS: FileSystem {
 
     // MARK: - FileSystem
 
+    /// `open(2)`. Checks, in Linux's order: the options (`invalidArgument`), a free descriptor (`tooManyOpenFiles`),
+    /// the path; with `.create`, a trailing slash or a directory is `isADirectory` and, with `.exclusive`, an
+    /// existing entry `fileExists`; creating needs `RamFS.nodeOverhead` + name bytes of budget (`noSpace`).
     public func open(_ path: FilePath, _ options: OpenOptions) throws(FileSystemError) -> FileDescriptor {
         try locked { path.withUnsafeBytes { openLocked($0, options) } }
     }
 
+    /// `close(2)`. Frees an unlinked file's memory if this was its last descriptor.
     public func close(_ descriptor: FileDescriptor) throws(FileSystemError) {
         try locked { () -> Result<Void, FileSystemError> in
             guard let index = descriptorIndex(descriptor) else { return .failure(.badFileDescriptor) }
@@ -182,6 +186,7 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `read(2)`. `badFileDescriptor` if not open for reading, `isADirectory` for a directory. Sets the access time.
     public func read(_ descriptor: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer)
         throws(FileSystemError) -> Int
     {
@@ -197,6 +202,7 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `pread(2)`. A negative offset is `invalidArgument`.
     public func read(_ descriptor: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
         throws(FileSystemError) -> Int
     {
@@ -212,6 +218,9 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `write(2)`, all or nothing: `noSpace` if the new pages do not fit the budget, `fileTooLarge` past
+    /// `maxFileSize`, `readOnly` on a read-only file system; then nothing changed. An empty write changes nothing,
+    /// not even the offset of an `.append` descriptor.
     public func write(_ descriptor: FileDescriptor, from buffer: UnsafeRawBufferPointer) throws(FileSystemError) -> Int {
         try locked { () -> Result<Int, FileSystemError> in
             guard let index = descriptorIndex(descriptor) else { return .failure(.badFileDescriptor) }
@@ -229,6 +238,8 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `pwrite(2)`, all or nothing like `write(_:from:)`. Writes at `offset` even on an `.append` descriptor (POSIX;
+    /// Linux appends).
     public func write(_ descriptor: FileDescriptor, from buffer: UnsafeRawBufferPointer, at offset: Int64)
         throws(FileSystemError) -> Int
     {
@@ -245,6 +256,8 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `lseek(2)`. A result below zero, above `maxFileSize`, or overflowing is `invalidArgument`. A directory's end
+    /// is 0.
     public func seek(_ descriptor: FileDescriptor, to offset: Int64, from origin: SeekOrigin)
         throws(FileSystemError) -> Int64
     {
@@ -266,6 +279,8 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `truncate(2)`: `invalidArgument` for a negative size, `isADirectory` for a directory, `fileTooLarge` past
+    /// `maxFileSize`. Growing allocates nothing; shrinking frees whole pages past the end.
     public func truncate(_ path: FilePath, to size: Int64) throws(FileSystemError) {
         try locked {
             path.withUnsafeBytes { bytes -> Result<Void, FileSystemError> in
@@ -280,6 +295,7 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `ftruncate(2)`: `invalidArgument` unless the descriptor is a regular file open for writing (as Linux).
     public func truncate(_ descriptor: FileDescriptor, to size: Int64) throws(FileSystemError) {
         try locked { () -> Result<Void, FileSystemError> in
             guard size >= 0 else { return .failure(.invalidArgument) }
@@ -290,6 +306,7 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `stat(2)`. Directories report size 0.
     public func stat(_ path: FilePath) throws(FileSystemError) -> FileStatus {
         try locked {
             path.withUnsafeBytes { bytes -> Result<FileStatus, FileSystemError> in
@@ -298,6 +315,7 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `fstat(2)`; works on unlinked files and removed directories (link count 0).
     public func stat(_ descriptor: FileDescriptor) throws(FileSystemError) -> FileStatus {
         try locked { () -> Result<FileStatus, FileSystemError> in
             guard let index = descriptorIndex(descriptor) else { return .failure(.badFileDescriptor) }
@@ -305,6 +323,7 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `mkdir(2)`: `fileExists` if the name exists or is `/`, `.` or `..`; costs `RamFS.nodeOverhead` + name bytes.
     public func createDirectory(_ path: FilePath) throws(FileSystemError) {
         try locked {
             path.withUnsafeBytes { bytes -> Result<Void, FileSystemError> in
@@ -322,6 +341,8 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `rmdir(2)`: `busy` for the root, `invalidArgument` for a last component `.`, `directoryNotEmpty` for `..` or
+    /// a directory with entries, `notADirectory` for a file.
     public func removeDirectory(_ path: FilePath) throws(FileSystemError) {
         try locked {
             path.withUnsafeBytes { bytes -> Result<Void, FileSystemError> in
@@ -349,6 +370,8 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `readdir(3)` of a whole directory: names in insertion order, except that removals move the last entry into
+    /// the gap. Sets the directory's access time.
     public func readDirectory(_ path: FilePath) throws(FileSystemError) -> [DirectoryEntry] {
         try locked {
             path.withUnsafeBytes { bytes -> Result<[DirectoryEntry], FileSystemError> in
@@ -371,6 +394,8 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `unlink(2)`: `isADirectory` for a directory (and for `/`, `.`, `..`), `notADirectory` for `file/`. The data
+    /// lives on while descriptors refer to it.
     public func unlink(_ path: FilePath) throws(FileSystemError) {
         try locked {
             path.withUnsafeBytes { bytes -> Result<Void, FileSystemError> in
@@ -393,6 +418,10 @@ public final class RamFS: FileSystem {
         }
     }
 
+    /// `rename(2)` with Linux's checks and their order: `busy` if either last component is `/`, `.` or `..`;
+    /// `notADirectory` for a file with a trailing slash on either side; `invalidArgument` for a directory moved into
+    /// itself or below; `directoryNotEmpty` when the target contains the source or has entries; `notADirectory` /
+    /// `isADirectory` when a directory and a file would replace each other. Same entry: nothing happens.
     public func rename(_ source: FilePath, to destination: FilePath) throws(FileSystemError) {
         try locked {
             source.withUnsafeBytes { sourceBytes in
