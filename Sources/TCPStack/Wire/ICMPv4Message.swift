@@ -109,14 +109,28 @@ public struct ICMPv4Message {
     /// Precondition: `buffer.count >= 8 + quote.count`.
     public static func emitError(into buffer: UnsafeMutableRawBufferPointer, type: UInt8, code: UInt8,
                                  restOfHeader: UInt32 = 0, quote: UnsafeRawBufferPointer) {
-        let length = headerLength + quote.count
+        emitError(into: buffer, type: type, code: code, restOfHeader: restOfHeader, quoteHeader: quote,
+                  quotePayload: UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    /// Writes an error message whose quote comes in two pieces: the original header, then the first bytes of
+    /// its payload (at most 8 are used). Precondition: `buffer.count >= 8 + quoteHeader.count + min(8, …)`.
+    public static func emitError(into buffer: UnsafeMutableRawBufferPointer, type: UInt8, code: UInt8,
+                                 restOfHeader: UInt32 = 0, quoteHeader: UnsafeRawBufferPointer,
+                                 quotePayload: UnsafeRawBufferPointer) {
+        let prefix = min(8, quotePayload.count)
+        let length = headerLength + quoteHeader.count + prefix
         precondition(buffer.count >= length, "ICMP buffer too short")
         buffer[0] = type
         buffer[1] = code
         NetBytes.put16(buffer, 2, 0)
         NetBytes.put32(buffer, 4, restOfHeader)
-        if quote.count > 0 {
-            NetBytes.slice(buffer, headerLength, length).copyMemory(from: quote)
+        if quoteHeader.count > 0 {
+            NetBytes.slice(buffer, headerLength, headerLength + quoteHeader.count).copyMemory(from: quoteHeader)
+        }
+        if prefix > 0 {
+            NetBytes.slice(buffer, headerLength + quoteHeader.count, length)
+                .copyMemory(from: NetBytes.slice(quotePayload, 0, prefix))
         }
         NetBytes.put16(buffer, 2, InternetChecksum.of(UnsafeRawBufferPointer(NetBytes.slice(buffer, 0, length))))
     }
