@@ -57,3 +57,82 @@ enum NetTestSupport {
         }
     }
 }
+
+/// A transmitted frame decoded for assertions.
+struct DecodedFrame {
+    var destinationMAC: MACAddress
+    var sourceMAC: MACAddress
+    var etherType: UInt16
+    var arp: ARPRepr?
+    var ipSource: IPv4Address?
+    var ipDestination: IPv4Address?
+    var ipProtocol: UInt8?
+    var ttl: UInt8?
+    /// The IPv4 payload.
+    var payload: [UInt8] = []
+    /// The whole IPv4 packet.
+    var ipPacket: [UInt8] = []
+
+    init?(_ frame: [UInt8]) {
+        guard let decoded: DecodedFrame = frame.withUnsafeBytes({ bytes in
+            guard let f = try? EthernetFrame(validating: bytes) else { return nil }
+            var d = DecodedFrame(destinationMAC: f.destination, sourceMAC: f.source, etherType: f.etherType)
+            if f.etherType == EtherType.arp, let a = try? ARPPacket(validating: f.payload) { d.arp = ARPRepr(a) }
+            if f.etherType == EtherType.ipv4, let p = try? IPv4Packet(validating: f.payload) {
+                d.ipSource = p.source
+                d.ipDestination = p.destination
+                d.ipProtocol = p.protocolNumber
+                d.ttl = p.timeToLive
+                d.payload = Array(p.payload)
+                d.ipPacket = Array(p.bytes)
+            }
+            return d
+        }) else { return nil }
+        self = decoded
+    }
+
+    private init(destinationMAC: MACAddress, sourceMAC: MACAddress, etherType: UInt16) {
+        self.destinationMAC = destinationMAC
+        self.sourceMAC = sourceMAC
+        self.etherType = etherType
+    }
+
+    /// The UDP datagram in the payload, if any: (source port, destination port, payload).
+    var udp: (sourcePort: UInt16, destinationPort: UInt16, payload: [UInt8])? {
+        guard ipProtocol == IPProtocolNumber.udp, let s = ipSource, let d = ipDestination else { return nil }
+        return payload.withUnsafeBytes { bytes in
+            guard let u = try? UDPDatagram(validating: bytes, source: s, destination: d) else { return nil }
+            return (u.sourcePort, u.destinationPort, Array(u.payload))
+        }
+    }
+
+    /// The ICMP message in the payload, if any: (type, code, identifier, sequence, data).
+    var icmp: (type: UInt8, code: UInt8, identifier: UInt16, sequence: UInt16, data: [UInt8])? {
+        guard ipProtocol == IPProtocolNumber.icmp else { return nil }
+        return payload.withUnsafeBytes { bytes in
+            guard let m = try? ICMPv4Message(validating: bytes) else { return nil }
+            return (m.type, m.code, m.identifier, m.sequenceNumber, Array(m.data))
+        }
+    }
+}
+
+extension NetTestSupport {
+    /// An Ethernet frame carrying an ARP packet.
+    static func arpFrame(_ repr: ARPRepr, to dstMAC: MACAddress) -> [UInt8] {
+        build(14 + 28) { b in
+            EthernetHeader(destination: dstMAC, source: repr.senderHardwareAddress, etherType: EtherType.arp).emit(into: b)
+            repr.emit(into: UnsafeMutableRawBufferPointer(rebasing: b[14...]))
+        }
+    }
+
+    /// An ICMP echo message.
+    static func echo(reply: Bool = false, identifier: UInt16, sequence: UInt16, data: [UInt8]) -> [UInt8] {
+        data.withUnsafeBytes { d in
+            build(8 + d.count) {
+                ICMPv4Message.emitEcho(into: $0, reply: reply, identifier: identifier, sequenceNumber: sequence, payload: d)
+            }
+        }
+    }
+
+    static func instant(ms: Int) -> Instant { Instant(nanoseconds: UInt64(ms) * 1_000_000) }
+}
