@@ -106,8 +106,8 @@ public final class NetworkStack<Device: NetworkDevice> {
         return c
     }
 
-    /// Replaces the interface configuration (static addressing, or to override DHCP). The ARP cache is kept
-    /// when only the gateway or DNS servers change; a new address clears it and announces itself.
+    /// Replaces the interface configuration (static addressing, or to override DHCP). A new address is
+    /// announced with a gratuitous ARP; the ARP cache is kept.
     public func setInterface(_ configuration: IPv4InterfaceConfiguration?) {
         started = true
         apply(configuration)
@@ -206,9 +206,9 @@ public final class NetworkStack<Device: NetworkDevice> {
         guard old != new else { return }
         interface = new
         configurationGeneration += 1
+        // Neighbour mappings stay valid when the address changes (and packets already queued for resolution,
+        // such as a DHCPRELEASE, still go out); a new address is announced.
         if old?.address != new?.address {
-            arp.removeAll()
-            reassembler.removeAll()
             if let new, configuration.sendsGratuitousARP {
                 if transmitARP(ARPRepr.announcement(mac: macAddress, address: new.address), to: .broadcast) {
                     arp.counters.announcementsSent += 1
