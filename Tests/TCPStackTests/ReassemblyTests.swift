@@ -113,13 +113,14 @@ private struct FragmentFeeder {
 
     @Test func memoryLimitEvictsOldest() {
         var config = IPv4ReassemblyConfiguration()
-        config.memoryLimit = 4000
+        config.memoryLimit = 2500
         var f = FragmentFeeder(configuration: config)
-        f.piece(data, 0, 1480, id: 1)            // datagram 1 buffers 1480
-        f.piece(data, 1480, 2960, id: 2)         // datagram 2 buffers 2960 (its buffer starts at offset 0)
-        #expect(f.reassembler.bufferedBytes == 2960)
-        #expect(f.reassembler.counters.evictions == 1, "datagram 1 evicted to make room")
+        f.piece(data, 0, 1480, id: 1)            // datagram 1: 1480 bytes + chunk overhead + 20-byte header
+        #expect(f.reassembler.bufferedBytes == 1480 + IPv4Reassembler.chunkOverhead + 20)
+        f.piece(data, 1480, 2960, id: 2)         // datagram 2 needs 1480 + overhead: datagram 1 must go
+        #expect(f.reassembler.counters.evictions == 1)
         #expect(f.reassembler.pendingDatagrams == 1)
+        #expect(f.reassembler.bufferedBytes == 1480 + IPv4Reassembler.chunkOverhead)
         // A fragment that cannot fit even alone discards its own datagram.
         var tight = IPv4ReassemblyConfiguration()
         tight.memoryLimit = 1000
@@ -128,6 +129,19 @@ private struct FragmentFeeder {
         #expect(g.reassembler.pendingDatagrams == 0)
         #expect(g.reassembler.counters.evictions == 1)
         #expect(g.reassembler.bufferedBytes == 0)
+    }
+
+    @Test func sparseFragmentsCostOnlyWhatTheyHold() {
+        var config = IPv4ReassemblyConfiguration()
+        config.memoryLimit = 4000
+        config.maximumDatagrams = 16
+        var f = FragmentFeeder(configuration: config)
+        f.piece(data, 0, 1480, id: 1)
+        // Ten tiny fragments near the 64 KiB end of other datagrams: 8 bytes each, not 64 KiB each.
+        for k in 0..<10 { f.feed(Array(repeating: 0xEE, count: 8), offset: 65_000, more: true, id: UInt16(100 + k)) }
+        #expect(f.reassembler.counters.evictions == 0)
+        f.piece(data, 1480, 3000, id: 1)
+        #expect(f.delivered == [data])
     }
 
     @Test func datagramLimitEvictsOldest() {

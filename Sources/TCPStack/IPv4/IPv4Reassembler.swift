@@ -41,18 +41,27 @@ public struct IPv4ReassemblyCounters: Equatable {
 
 /// IPv4 fragment reassembly (RFC 791 §3.2, with RFC 815's idea of tracking what is missing).
 ///
-/// Each datagram, keyed by (source, destination, protocol, identification), collects its fragments into a
-/// buffer and keeps the received byte ranges as a sorted list of disjoint intervals. It completes when the last
-/// fragment (MF clear) has fixed the total length and the ranges cover `0..<total`.
+/// Each datagram, keyed by (source, destination, protocol, identification), keeps the bytes received so far as
+/// a sorted list of disjoint chunks. It completes when the last fragment (MF clear) has fixed the total length
+/// and the chunks add up to it; the payload is then assembled into one reused buffer and handed over.
 ///
 /// Overlaps are handled safely: bytes that overlap data already held must be identical (a retransmission) or the
 /// whole datagram is discarded (RFC 5722's rule, applied to IPv4: conflicting overlaps are how IDS evasion and
 /// "teardrop"-style attacks work). A fragment reaching past 65535 bytes ("ping of death"), a non-final fragment
-/// whose length is not a multiple of 8, or one inconsistent with a known end discards the datagram. Memory is
-/// bounded by `memoryLimit`, datagrams by `maximumDatagrams`, time by `timeout`.
+/// whose length is not a multiple of 8, or one inconsistent with a known end discards the datagram.
+///
+/// Memory is charged for bytes actually held (plus `chunkOverhead` per chunk), not for the span they cover, so
+/// a few tiny fragments at high offsets cannot push legitimate datagrams out; it is bounded by `memoryLimit`
+/// (oldest datagrams are evicted first), datagrams by `maximumDatagrams`, time by `timeout`.
 ///
 /// Pure state: time comes in as arguments, and completed datagrams are handed to a closure.
 public struct IPv4Reassembler {
+    struct Chunk {
+        var start: Int
+        var bytes: [UInt8]
+        var end: Int { start + bytes.count }
+    }
+
     struct Datagram {
         var source: IPv4Address
         var destination: IPv4Address
@@ -60,12 +69,18 @@ public struct IPv4Reassembler {
         var identification: UInt16
         var deadline: Instant
         var created: UInt64
-        var buffer: [UInt8] = []
-        var ranges: [(start: Int, end: Int)] = []
+        var chunks: [Chunk] = []
+        var held = 0
         var total: Int? = nil
         var firstHeader: [UInt8] = []
         var fragments = 0
+
+        /// Memory charged to this datagram.
+        var cost: Int { held + chunks.count * IPv4Reassembler.chunkOverhead + firstHeader.count }
     }
+
+    /// Bytes charged per stored chunk for bookkeeping.
+    public static let chunkOverhead = 32
 
     /// The limits in force.
     public let configuration: IPv4ReassemblyConfiguration
@@ -74,6 +89,7 @@ public struct IPv4Reassembler {
 
     private var datagrams: [Datagram] = []
     private var serial: UInt64 = 0
+    private var assembly: [UInt8] = []
 
     /// An empty reassembler.
     public init(configuration: IPv4ReassemblyConfiguration = IPv4ReassemblyConfiguration()) {
@@ -82,8 +98,8 @@ public struct IPv4Reassembler {
 
     /// Datagrams in progress.
     public var pendingDatagrams: Int { datagrams.count }
-    /// Payload bytes buffered.
-    public var bufferedBytes: Int { datagrams.reduce(0) { $0 + $1.buffer.count } }
+    /// Memory charged to datagrams in progress (payload bytes held plus bookkeeping).
+    public var bufferedBytes: Int { datagrams.reduce(0) { $0 + $1.cost } }
 
     /// Takes one fragment (`packet.isFragment` is true). When it completes its datagram, calls
     /// `deliver(header, payload)` with the first fragment's IPv4 header and the reassembled payload (both valid
@@ -106,8 +122,9 @@ public struct IPv4Reassembler {
             return
         }
         if index == nil {
-            if datagrams.count >= configuration.maximumDatagrams {
-                evictOldest()
+            if datagrams.count >= configuration.maximumDatagrams, let j = oldest(excluding: -1) {
+                datagrams.remove(at: j)
+                counters.evictions += 1
             }
             serial += 1
             datagrams.append(Datagram(source: packet.source, destination: packet.destination,
@@ -116,75 +133,82 @@ public struct IPv4Reassembler {
             index = datagrams.count - 1
         }
         var i = index!
+        datagrams[i].fragments += 1
         // Consistency with the known end.
         let known = datagrams[i].total
+        let highest = datagrams[i].chunks.last?.end ?? 0
         let reachesPastKnownEnd = known.map { end > $0 } ?? false
-        let conflictingEnd = last && ((known.map { $0 != end } ?? false)
-            || (datagrams[i].ranges.last.map { $0.end > end } ?? false))
-        if reachesPastKnownEnd || conflictingEnd {
+        let conflictingEnd = last && ((known.map { $0 != end } ?? false) || highest > end)
+        if reachesPastKnownEnd || conflictingEnd || datagrams[i].fragments > configuration.maximumFragmentsPerDatagram {
             counters.malformed += 1
             datagrams.remove(at: i)
             return
         }
-        // Bytes that overlap data already held must be identical.
-        var covered = 0
+        // Bytes overlapping data already held must be identical; collect the gaps the fragment fills.
+        var gaps: [(start: Int, end: Int)] = []
+        var cursor = offset
         var conflict = false
-        for r in datagrams[i].ranges where r.start < end && r.end > offset {
-            let lo = max(r.start, offset), hi = min(r.end, end)
-            covered += hi - lo
-            for k in lo..<hi where datagrams[i].buffer[k] != data[k - offset] { conflict = true; break }
+        for chunk in datagrams[i].chunks where chunk.start < end && chunk.end > offset {
+            if chunk.start > cursor { gaps.append((cursor, chunk.start)) }
+            let lo = max(chunk.start, offset), hi = min(chunk.end, end)
+            chunk.bytes.withUnsafeBytes { held in
+                if memcmpBytes(NetBytes.slice(held, lo - chunk.start, hi - chunk.start),
+                               NetBytes.slice(data, lo - offset, hi - offset)) == false { conflict = true }
+            }
             if conflict { break }
+            cursor = max(cursor, hi)
         }
         if conflict {
             counters.overlapConflicts += 1
             datagrams.remove(at: i)
             return
         }
-        if covered == data.count && !(last && known == nil) && !(offset == 0 && datagrams[i].firstHeader.isEmpty) {
+        if cursor < end { gaps.append((cursor, end)) }
+        let addsEnd = last && known == nil
+        let addsHeader = offset == 0 && datagrams[i].firstHeader.isEmpty
+        if gaps.isEmpty && !addsEnd && !addsHeader {
             counters.duplicates += 1
             return
         }
-        datagrams[i].fragments += 1
-        if datagrams[i].fragments > configuration.maximumFragmentsPerDatagram {
-            counters.malformed += 1
+        // Memory: evict the oldest other datagrams if this fragment's new bytes do not fit.
+        var growth = gaps.reduce(0) { $0 + ($1.end - $1.start) } + gaps.count * IPv4Reassembler.chunkOverhead
+        if addsHeader { growth += packet.headerLength }
+        var used = bufferedBytes
+        while used + growth > configuration.memoryLimit {
+            guard let victim = oldest(excluding: i) else { break }
+            used -= datagrams[victim].cost
+            datagrams.remove(at: victim)
+            counters.evictions += 1
+            if victim < i { i -= 1 }
+        }
+        if used + growth > configuration.memoryLimit {
+            counters.evictions += 1
             datagrams.remove(at: i)
             return
         }
-        // Memory: grow the buffer to `end`, evicting the oldest other datagrams if needed.
-        let growth = max(0, end - datagrams[i].buffer.count)
-        if growth > 0 {
-            var used = bufferedBytes
-            while used + growth > configuration.memoryLimit {
-                guard let victim = oldest(excluding: i) else { break }
-                used -= datagrams[victim].buffer.count
-                datagrams.remove(at: victim)
-                counters.evictions += 1
-                if victim < i { i -= 1 }
-            }
-            if used + growth > configuration.memoryLimit {
-                counters.evictions += 1
-                datagrams.remove(at: i)
-                return
-            }
-            datagrams[i].buffer.append(contentsOf: repeatElement(0, count: growth))
+        for gap in gaps where gap.end > gap.start {
+            let chunk = Chunk(start: gap.start, bytes: Array(NetBytes.slice(data, gap.start - offset, gap.end - offset)))
+            let position = datagrams[i].chunks.firstIndex { $0.start > gap.start } ?? datagrams[i].chunks.count
+            datagrams[i].chunks.insert(chunk, at: position)
+            datagrams[i].held += chunk.bytes.count
         }
-        datagrams[i].buffer.withUnsafeMutableBytes { buf in
-            if data.count > 0 { NetBytes.slice(buf, offset, end).copyMemory(from: data) }
-        }
-        if data.count > 0 { insertRange(&datagrams[i].ranges, offset, end) }
         if last { datagrams[i].total = end }
-        if offset == 0 && datagrams[i].firstHeader.isEmpty { datagrams[i].firstHeader = Array(packet.header) }
-        // Complete?
-        guard let total = datagrams[i].total else { return }
-        let ranges = datagrams[i].ranges
-        let complete = total == 0 ? !datagrams[i].firstHeader.isEmpty
-            : (ranges.count == 1 && ranges[0].start == 0 && ranges[0].end == total
-               && !datagrams[i].firstHeader.isEmpty)
-        guard complete else { return }
+        if addsHeader { datagrams[i].firstHeader = Array(packet.header) }
+        // Complete when the end is known, the chunks cover 0..<total (they are disjoint, so their sizes add up to
+        // it), and the first fragment's header is known.
+        guard let total = datagrams[i].total, datagrams[i].held == total, !datagrams[i].firstHeader.isEmpty else {
+            return
+        }
         let finished = datagrams.remove(at: i)
         counters.datagramsReassembled += 1
+        if assembly.count < total { assembly = [UInt8](repeating: 0, count: max(total, 1500)) }
+        assembly.withUnsafeMutableBytes { out in
+            for chunk in finished.chunks {
+                chunk.bytes.withUnsafeBytes { NetBytes.slice(out, chunk.start, chunk.end).copyMemory(from: $0) }
+            }
+        }
         finished.firstHeader.withUnsafeBytes { header in
-            finished.buffer.withUnsafeBytes { payload in deliver(header, NetBytes.slice(payload, 0, total)) }
+            assembly.withUnsafeBytes { payload in deliver(header, NetBytes.slice(payload, 0, total)) }
         }
     }
 
@@ -198,10 +222,11 @@ public struct IPv4Reassembler {
             guard datagrams[i].deadline <= now else { i += 1; continue }
             let d = datagrams.remove(at: i)
             counters.timeouts += 1
-            if !d.firstHeader.isEmpty, let first = d.ranges.first, first.start == 0 {
-                let prefix = min(8, first.end)
+            if !d.firstHeader.isEmpty, let first = d.chunks.first, first.start == 0 {
                 d.firstHeader.withUnsafeBytes { header in
-                    d.buffer.withUnsafeBytes { payload in expired(header, NetBytes.slice(payload, 0, prefix)) }
+                    first.bytes.withUnsafeBytes { payload in
+                        expired(header, NetBytes.slice(payload, 0, min(8, payload.count)))
+                    }
                 }
             }
         }
@@ -224,32 +249,15 @@ public struct IPv4Reassembler {
         }
         return best
     }
+}
 
-    private mutating func evictOldest() {
-        if let j = oldest(excluding: -1) {
-            datagrams.remove(at: j)
-            counters.evictions += 1
-        }
+/// Whether two buffers of equal length hold the same bytes.
+private func memcmpBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    var i = 0
+    while i < a.count {
+        if a[i] != b[i] { return false }
+        i += 1
     }
-
-    /// Inserts `start..<end` into a sorted list of disjoint ranges, merging overlapping and adjacent ones.
-    private func insertRange(_ ranges: inout [(start: Int, end: Int)], _ start: Int, _ end: Int) {
-        var s = start, e = end
-        var out: [(start: Int, end: Int)] = []
-        out.reserveCapacity(ranges.count + 1)
-        var placed = false
-        for r in ranges {
-            if r.end < s {
-                out.append(r)
-            } else if r.start > e {
-                if !placed { out.append((s, e)); placed = true }
-                out.append(r)
-            } else {
-                s = min(s, r.start)
-                e = max(e, r.end)
-            }
-        }
-        if !placed { out.append((s, e)) }
-        ranges = out
-    }
+    return true
 }
