@@ -195,9 +195,6 @@ private final class RecordingHandler: IPv4TransportHandler {
         #expect(throws: UDPError.noRoute(IPv4Address(8, 8, 8, 8))) {
             try isolated.stack.udpSend(s2, to: IPv4Address(8, 8, 8, 8), port: 53, payload: [1])
         }
-        #expect(throws: UDPError.noRoute(IPv4Address(127, 0, 0, 1))) {
-            try isolated.stack.udpSend(s2, to: IPv4Address(127, 0, 0, 1), port: 53, payload: [1])
-        }
         // Broadcasts need no route and no ARP.
         try isolated.stack.udpSend(s2, to: .broadcast, port: 9, payload: [1])
         try isolated.stack.udpSend(s2, to: IPv4Address(10, 0, 0, 255), port: 9, payload: [2])
@@ -348,6 +345,39 @@ private final class RecordingHandler: IPv4TransportHandler {
         let icmp = try #require(h.sent().first?.icmp)
         #expect(icmp.type == 11 && icmp.code == 1)
         #expect(Array(icmp.data[20..<28]) == Array(udp[0..<8]))
+    }
+}
+
+@Suite struct StackLoopbackTests {
+    @Test func udpAndPingToOurselves() throws {
+        let h = Harness()
+        let server = try h.stack.udpBind(port: 7)
+        let client = try h.stack.udpBind()
+        try h.stack.udpSend(client, to: h.ours, port: 7, payload: [1, 2, 3])
+        try h.stack.udpSend(client, to: IPv4Address(127, 0, 0, 1), port: 7, payload: [4])
+        #expect(h.stack.nextDeadline == h.now, "looped-back packets are handled at the next poll")
+        h.poll()
+        let first = try #require(try h.stack.udpReceive(server))
+        #expect(first.payload == [1, 2, 3] && first.info.source == h.ours)
+        #expect(try h.stack.udpReceive(server)?.info.destination == IPv4Address(127, 0, 0, 1))
+        try h.stack.sendEchoRequest(to: h.ours, identifier: 3, sequenceNumber: 4, payload: [9])
+        h.poll()   // the request
+        h.poll()   // the reply it caused
+        #expect(h.stack.receiveEchoReply()?.payload == [9])
+        #expect(h.sent().isEmpty, "nothing reached the wire")
+        #expect(h.stack.counters.ipv4.loopedBack == 4)
+    }
+
+    @Test func loopbackQueueIsBounded() throws {
+        var config = NetworkStackConfiguration()
+        config.loopbackQueueLength = 2
+        let h = Harness(configuration: config)
+        let socket = try h.stack.udpBind(port: 7)
+        try h.stack.udpSend(socket, to: h.ours, port: 7, payload: [1])
+        try h.stack.udpSend(socket, to: h.ours, port: 7, payload: [2])
+        #expect(throws: UDPError.wouldBlock) { try h.stack.udpSend(socket, to: h.ours, port: 7, payload: [3]) }
+        h.poll()
+        #expect(try h.stack.udpPendingDatagrams(socket) == 2)
     }
 }
 

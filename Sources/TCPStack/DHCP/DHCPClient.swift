@@ -31,7 +31,18 @@ public struct DHCPClientConfiguration: Equatable {
 /// The states of RFC 2131 §4.4 (Figure 5). INIT-REBOOT and REBOOTING are not implemented: the client always
 /// starts from INIT.
 public enum DHCPState: Equatable, CustomStringConvertible {
-    case initial, selecting, requesting, bound, renewing, rebinding
+    /// INIT: no lease; the next poll sends a DHCPDISCOVER.
+    case initial
+    /// SELECTING: DHCPDISCOVER sent, waiting for an offer.
+    case selecting
+    /// REQUESTING: DHCPREQUEST for an offer sent, waiting for the ACK.
+    case requesting
+    /// BOUND: the lease is valid until T1.
+    case bound
+    /// RENEWING: after T1, asking the leasing server (unicast).
+    case renewing
+    /// REBINDING: after T2, asking any server (broadcast).
+    case rebinding
 
     public var description: String {
         switch self {
@@ -79,11 +90,17 @@ public enum DHCPEvent: Equatable {
 
 /// Counters of the DHCP client.
 public struct DHCPCounters: Equatable {
+    /// DHCPDISCOVERs sent (first transmissions and retransmissions).
     public var discoversSent: UInt64 = 0
+    /// DHCPREQUESTs sent (SELECTING, RENEWING and REBINDING).
     public var requestsSent: UInt64 = 0
+    /// DHCPRELEASEs sent.
     public var releasesSent: UInt64 = 0
+    /// DHCPOFFERs taken.
     public var offersReceived: UInt64 = 0
+    /// DHCPACKs taken.
     public var acksReceived: UInt64 = 0
+    /// DHCPNAKs taken.
     public var naksReceived: UInt64 = 0
     /// Replies ignored: another transaction or client, wrong state, missing or bad fields.
     public var ignored: UInt64 = 0

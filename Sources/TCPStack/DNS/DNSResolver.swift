@@ -59,7 +59,9 @@ public struct DNSResolverConfiguration: Equatable {
 
 /// Counters of the DNS client.
 public struct DNSCounters: Equatable {
+    /// Queries sent (first transmissions and retransmissions).
     public var queriesSent: UInt64 = 0
+    /// Answers matched to a query.
     public var responsesAccepted: UInt64 = 0
     /// Datagrams on a query's port that were not its answer (wrong server, port, id or question).
     public var unmatched: UInt64 = 0

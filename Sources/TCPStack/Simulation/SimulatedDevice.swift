@@ -55,6 +55,7 @@ public final class SimulatedDevice: NetworkDevice {
     /// Frames transmitted and not yet taken.
     public var pendingTransmit: Int { outbox.count }
 
+    /// Hands the oldest injected frame to `body`; false when none is waiting.
     public func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         guard receivedHead < received.count else { return false }
         let frame = received[receivedHead]
@@ -69,6 +70,8 @@ public final class SimulatedDevice: NetworkDevice {
         return true
     }
 
+    /// Appends a frame of `length` bytes written by `fill` to the outbox; false when the link is down, the
+    /// outbox is full, or the frame is longer than `mtu + 14`.
     public func transmit(length: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
         guard isLinkUp, outbox.count < transmitQueueLimit, length >= 0, length <= mtu + EthernetFrame.headerLength
         else {

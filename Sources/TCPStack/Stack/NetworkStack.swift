@@ -24,7 +24,9 @@ import Interfaces
 /// use the `now` of the latest poll.
 ///
 /// Not thread-safe: one thread owns the stack (a socket layer for several threads wraps it in a `Lock`).
-/// Output fragmentation and IPv4 options on output are not implemented; multicast reception is not supported.
+/// Packets to the interface's own address or to 127.0.0.0/8 loop back through a small queue and are handled at
+/// the next poll. Output fragmentation and IPv4 options on output are not implemented; multicast reception is
+/// not supported.
 public final class NetworkStack<Device: NetworkDevice> {
     /// The device.
     public let device: Device
@@ -50,6 +52,7 @@ public final class NetworkStack<Device: NetworkDevice> {
     var resolver: DNSResolver
     var icmpLimiter: TokenBucket
     var handlers: [any IPv4TransportHandler] = []
+    var loopback: PacketRing
     var echoReplies: [ICMPEchoReply] = []
     var ownCounters = NetworkStackCounters()
     var now: Instant = .zero
@@ -73,6 +76,7 @@ public final class NetworkStack<Device: NetworkDevice> {
         reassembler = IPv4Reassembler(configuration: configuration.reassembly)
         sockets = UDPSocketTable(configuration: configuration.udp, seed: entropy.next64())
         resolver = DNSResolver(entropy: entropy, configuration: configuration.dns)
+        loopback = PacketRing(slotSize: mtu, capacity: configuration.loopbackQueueLength)
         icmpLimiter = TokenBucket(burst: configuration.icmpErrorBurst, interval: configuration.icmpErrorInterval)
         identification = UInt16(truncatingIfNeeded: entropy.next64())
         if case .dhcp(let dhcpConfiguration) = addressing {
@@ -141,6 +145,11 @@ public final class NetworkStack<Device: NetworkDevice> {
         }
         var frames = 0
         backlog = false
+        // Packets this host sent to itself since the last poll (not those they cause: they wait for the next).
+        for _ in 0..<loopback.count {
+            guard let length = loopback.pop(into: receiveBuffer) else { break }
+            handleLoopback(NetBytes.slice(UnsafeRawBufferPointer(receiveBuffer), 0, length), now: now)
+        }
         while frames < configuration.maximumFramesPerPoll {
             var length = -1
             let buffer = receiveBuffer
@@ -159,7 +168,6 @@ public final class NetworkStack<Device: NetworkDevice> {
             }
             handleFrame(NetBytes.slice(UnsafeRawBufferPointer(buffer), 0, length), now: now)
         }
-        backlog = frames >= configuration.maximumFramesPerPoll
         runTimers(now: now)
         for handler in handlers {
             let number = handler.protocolNumber
@@ -168,13 +176,14 @@ public final class NetworkStack<Device: NetworkDevice> {
                                   length: length, fill: fill) == nil
             })
         }
+        backlog = frames >= configuration.maximumFramesPerPoll
     }
 
     /// When `poll` next has timer work: the earliest of the ARP, reassembly, DHCP, DNS and handler deadlines;
     /// the latest `now` when frames may still be waiting (or before the first poll); nil when nothing is armed
     /// (then only a received frame or a socket call creates work).
     public var nextDeadline: Instant? {
-        if !started || backlog { return now }
+        if !started || backlog || loopback.count > 0 { return now }
         var best: Instant? = nil
         func consider(_ d: Instant?) {
             if let d, best == nil || d < best! { best = d }
@@ -283,6 +292,15 @@ public final class NetworkStack<Device: NetworkDevice> {
         var onlyForDHCP: Bool
     }
 
+    /// A packet this host sent to its own address or to 127.0.0.0/8: delivered without address filtering.
+    func handleLoopback(_ bytes: UnsafeRawBufferPointer, now: Instant) {
+        guard let packet = try? IPv4Packet(validating: bytes) else { ownCounters.ipv4.malformed += 1; return }
+        ownCounters.ipv4.received += 1
+        dispatch(Inbound(source: packet.source, destination: packet.destination, protocolNumber: packet.protocolNumber,
+                         header: packet.header, payload: packet.payload, isBroadcast: false, onlyForDHCP: false),
+                 now: now)
+    }
+
     func handleIPv4(_ bytes: UnsafeRawBufferPointer, now: Instant) {
         let packet: IPv4Packet
         do {
@@ -364,8 +382,23 @@ public final class NetworkStack<Device: NetworkDevice> {
             ownCounters.ipv4.sendTooLong += 1
             return .tooLong(length)
         }
-        // Routing decision: broadcast and multicast map to group MACs; unicast goes to the destination when
-        // on-link, else to the gateway.
+        identification &+= 1
+        let header = IPv4Header(source: source, destination: destination, protocolNumber: protocolNumber,
+                                payloadLength: length, timeToLive: timeToLive ?? configuration.defaultTimeToLive,
+                                identification: identification)
+        let total = IPv4Packet.minimumHeaderLength + length
+        // Routing decision: our own address and 127.0.0.0/8 loop back; broadcast and multicast map to group
+        // MACs; unicast goes to the destination when on-link, else to the gateway.
+        if destination.isLoopback || (interface != nil && destination == interface!.address) {
+            let queued = loopback.push(length: total) { ip in
+                header.emit(into: ip)
+                fill(NetBytes.slice(ip, IPv4Packet.minimumHeaderLength, total))
+            }
+            guard queued else { ownCounters.ipv4.sendWouldBlock += 1; return .wouldBlock }
+            ownCounters.ipv4.sent += 1
+            ownCounters.ipv4.loopedBack += 1
+            return nil
+        }
         var mac: MACAddress? = nil
         var nextHop = destination
         if destination == .broadcast || (interface?.isBroadcast(destination) ?? false) {
@@ -374,18 +407,13 @@ public final class NetworkStack<Device: NetworkDevice> {
             mac = MACAddress(multicastGroup: destination)
         } else {
             guard let interface else { ownCounters.ipv4.sendNotConfigured += 1; return .notConfigured }
-            guard !destination.isLoopback, destination != .any, let hop = interface.nextHop(for: destination) else {
+            guard destination != .any, let hop = interface.nextHop(for: destination) else {
                 ownCounters.ipv4.sendNoRoute += 1
                 return .noRoute(destination)
             }
             nextHop = hop
             mac = arp.lookup(hop, now: now)
         }
-        identification &+= 1
-        let header = IPv4Header(source: source, destination: destination, protocolNumber: protocolNumber,
-                                payloadLength: length, timeToLive: timeToLive ?? configuration.defaultTimeToLive,
-                                identification: identification)
-        let total = IPv4Packet.minimumHeaderLength + length
         if let mac {
             let sent = transmitFrame(to: mac, etherType: EtherType.ipv4, length: total) { ip in
                 header.emit(into: ip)

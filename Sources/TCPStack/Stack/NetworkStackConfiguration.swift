@@ -75,6 +75,9 @@ public struct NetworkStackConfiguration: Equatable {
     /// Frames taken from the device per poll (bounding the work of one poll); when reached, `nextDeadline`
     /// asks to be polled again at once.
     public var maximumFramesPerPoll: Int = 256
+    /// Packets to this host itself (its address or 127.0.0.0/8) queued until the next poll; more fail with
+    /// `wouldBlock`.
+    public var loopbackQueueLength: Int = 16
     /// Whether to announce the address with a gratuitous ARP when it is configured (RFC 5227 §3).
     public var sendsGratuitousARP = true
 
@@ -123,9 +126,11 @@ public struct IPv4Counters: Equatable {
     public var unknownProtocol: UInt64 = 0
     /// Packets sent (transmitted or queued for ARP).
     public var sent: UInt64 = 0
+    /// Packets sent to this host itself (counted in `sent` too).
+    public var loopedBack: UInt64 = 0
     /// Sends refused: payload larger than the MTU allows (no output fragmentation).
     public var sendTooLong: UInt64 = 0
-    /// Sends refused: off-link destination without a gateway, or loopback.
+    /// Sends refused: off-link destination without a gateway.
     public var sendNoRoute: UInt64 = 0
     /// Sends refused: the interface has no address.
     public var sendNotConfigured: UInt64 = 0
@@ -192,14 +197,21 @@ public struct UDPCounters: Equatable {
 
 /// Every counter of a `NetworkStack`. Every packet the stack drops is counted in one of them.
 public struct NetworkStackCounters: Equatable {
+    /// Ethernet framing.
     public var ethernet = EthernetCounters()
+    /// ARP packets, the cache and the resolution queue.
     public var arp = ARPCounters()
+    /// IPv4 input and output.
     public var ipv4 = IPv4Counters()
+    /// Fragment reassembly.
     public var reassembly = IPv4ReassemblyCounters()
+    /// ICMP.
     public var icmp = ICMPCounters()
+    /// UDP.
     public var udp = UDPCounters()
     /// Zero when the interface is statically configured.
     public var dhcp = DHCPCounters()
+    /// The DNS client.
     public var dns = DNSCounters()
     /// DHCP messages on port 68 that failed to parse.
     public var dhcpMalformed: UInt64 = 0
@@ -227,7 +239,7 @@ public enum NetworkStackError: Error, Equatable, CustomStringConvertible {
 public enum IPv4SendError: Error, Equatable, CustomStringConvertible {
     /// The interface has no IPv4 address yet.
     case notConfigured
-    /// Off-link destination and no gateway (or a loopback destination).
+    /// Off-link destination and no gateway.
     case noRoute(IPv4Address)
     /// The packet would exceed the MTU; the stack does not fragment on output.
     case tooLong(Int)

@@ -2,7 +2,22 @@ import Interfaces
 
 /// DHCP message types, option 53 (RFC 2132 §9.6).
 public enum DHCPMessageType: UInt8, Equatable, CustomStringConvertible {
-    case discover = 1, offer = 2, request = 3, decline = 4, ack = 5, nak = 6, release = 7, inform = 8
+    /// Client broadcast to locate servers.
+    case discover = 1
+    /// Server's offer of an address.
+    case offer = 2
+    /// Client's request for an offered address, or renewal.
+    case request = 3
+    /// Client: the address is already in use.
+    case decline = 4
+    /// Server: the lease is granted.
+    case ack = 5
+    /// Server: the request is refused.
+    case nak = 6
+    /// Client gives the address back.
+    case release = 7
+    /// Client asks for configuration only.
+    case inform = 8
 
     public var description: String {
         switch self {
