@@ -9,19 +9,19 @@ private typealias S = NetTestSupport
 @Suite struct ParserFuzzTests {
     /// Random bytes, or a valid fixture with a few bytes flipped, truncated or extended.
     static func sample(_ rng: SeededEntropy, fixtures: [[UInt8]]) -> [UInt8] {
-        let r = rng.nextValue()
+        let r = rng.next64()
         if r % 3 == 0 || fixtures.isEmpty {
-            let n = Int(rng.nextValue() % 700)
-            return (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.nextValue()) }
+            let n = Int(rng.next64() % 700)
+            return (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next64()) }
         }
-        var b = fixtures[Int(rng.nextValue() % UInt64(fixtures.count))]
-        let flips = 1 + Int(rng.nextValue() % 6)
+        var b = fixtures[Int(rng.next64() % UInt64(fixtures.count))]
+        let flips = 1 + Int(rng.next64() % 6)
         for _ in 0..<flips where !b.isEmpty {
-            b[Int(rng.nextValue() % UInt64(b.count))] = UInt8(truncatingIfNeeded: rng.nextValue())
+            b[Int(rng.next64() % UInt64(b.count))] = UInt8(truncatingIfNeeded: rng.next64())
         }
-        switch rng.nextValue() % 4 {
-        case 0: b = Array(b.prefix(Int(rng.nextValue() % UInt64(b.count + 1))))
-        case 1: b += (0..<Int(rng.nextValue() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.nextValue()) }
+        switch rng.next64() % 4 {
+        case 0: b = Array(b.prefix(Int(rng.next64() % UInt64(b.count + 1))))
+        case 1: b += (0..<Int(rng.next64() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next64()) }
         default: break
         }
         return b
@@ -75,7 +75,7 @@ private typealias S = NetTestSupport
                     parsed += 1
                     _ = try? m.parseResponse()
                     _ = (m.opcode, m.authorityCount, m.additionalCount)
-                    for _ in 0..<3 { _ = try? m.readName(at: Int(rng.nextValue() % UInt64(b.count + 4))) }
+                    for _ in 0..<3 { _ = try? m.readName(at: Int(rng.next64() % UInt64(b.count + 4))) }
                 }
             }
             // DHCP options and DNS names from arbitrary text never trap either.
@@ -92,12 +92,12 @@ private typealias S = NetTestSupport
     @Test func dhcpWriterFuzz() {
         let rng = SeededEntropy(seed: 11)
         for _ in 0..<2_000 {
-            let size = 241 + Int(rng.nextValue() % 400)
+            let size = 241 + Int(rng.next64() % 400)
             _ = S.build(size) { buffer in
                 var w = DHCPMessageWriter(buffer: buffer, op: 1, transactionID: 1, hardwareAddress: S.macA)
-                for _ in 0..<Int(rng.nextValue() % 20) {
-                    let n = Int(rng.nextValue() % 300)
-                    w.append(UInt8(truncatingIfNeeded: rng.nextValue()), bytes: Array(repeating: 7, count: n))
+                for _ in 0..<Int(rng.next64() % 20) {
+                    let n = Int(rng.next64() % 300)
+                    w.append(UInt8(truncatingIfNeeded: rng.next64()), bytes: Array(repeating: 7, count: n))
                 }
                 let length = w.finish()
                 #expect(length <= size)
@@ -127,39 +127,39 @@ private typealias S = NetTestSupport
         let dnsPort = try staticStack.resolver.localPort(query)
         var time: UInt64 = 0
         for i in 0..<Self.frameCount {
-            let kind = rng.nextValue() % 8
-            let body = (0..<Int(rng.nextValue() % 600)).map { _ in UInt8(truncatingIfNeeded: rng.nextValue()) }
+            let kind = rng.next64() % 8
+            let body = (0..<Int(rng.next64() % 600)).map { _ in UInt8(truncatingIfNeeded: rng.next64()) }
             var frame: [UInt8]
-            let source = IPv4Address(10, 0, 0, UInt8(1 + rng.nextValue() % 5))
+            let source = IPv4Address(10, 0, 0, UInt8(1 + rng.next64() % 5))
             switch kind {
             case 0:
                 frame = S.bytes("ffffffffffff525400abcdef0806") + body
             case 1, 2:
                 // UDP with a zero checksum (so the body is not rejected by the checksum) to an interesting port.
-                let ports: [UInt16] = [7, 67, 68, 53, dnsPort, UInt16(truncatingIfNeeded: rng.nextValue())]
-                let port = ports[Int(rng.nextValue() % UInt64(ports.count))]
+                let ports: [UInt16] = [7, 67, 68, 53, dnsPort, UInt16(truncatingIfNeeded: rng.next64())]
+                let port = ports[Int(rng.next64() % UInt64(ports.count))]
                 var udp = S.udp(from: source, 53, to: ours, port, payload: body)
                 udp[6] = 0; udp[7] = 0
-                if rng.nextValue() % 4 == 0 { udp[4] = UInt8(truncatingIfNeeded: rng.nextValue()) }
+                if rng.next64() % 4 == 0 { udp[4] = UInt8(truncatingIfNeeded: rng.next64()) }
                 frame = S.ipv4Frame(from: S.macA, to: S.macB, source: source, destination: ours, protocolNumber: 17, payload: udp)
             case 3:
                 // ICMP with a valid checksum and random contents.
                 var icmp = [UInt8](repeating: 0, count: 8) + body
-                icmp[0] = UInt8(rng.nextValue() % 20)
+                icmp[0] = UInt8(rng.next64() % 20)
                 let sum = icmp.withUnsafeBytes { InternetChecksum.of($0) }
                 icmp[2] = UInt8(sum >> 8); icmp[3] = UInt8(sum & 0xFF)
                 frame = S.ipv4Frame(from: S.macA, to: S.macB, source: source, destination: ours, protocolNumber: 1, payload: icmp)
             case 4:
                 // Random fragments of random datagrams.
-                let offset = Int(rng.nextValue() % 8200) * 8
-                let more = rng.nextValue() % 2 == 0
+                let offset = Int(rng.next64() % 8200) * 8
+                let more = rng.next64() % 2 == 0
                 let payload = more ? Array(body.prefix(body.count / 8 * 8)) : body
                 frame = S.ipv4Frame(from: S.macA, to: S.macB, source: source, destination: ours, protocolNumber: 17,
-                                    payload: payload, identification: UInt16(rng.nextValue() % 4), moreFragments: more,
+                                    payload: payload, identification: UInt16(rng.next64() % 4), moreFragments: more,
                                     fragmentOffset: min(offset, 65528))
             case 5:
                 frame = S.ipv4Frame(from: S.macA, to: .broadcast, source: source, destination: .broadcast,
-                                    protocolNumber: UInt8(truncatingIfNeeded: rng.nextValue()), payload: body)
+                                    protocolNumber: UInt8(truncatingIfNeeded: rng.next64()), payload: body)
             case 6:
                 frame = Self.sample(rng, fixtures: [S.ipv4Frame(from: S.macA, to: S.macB, source: source, destination: ours,
                                                                 protocolNumber: 17, payload: body)])

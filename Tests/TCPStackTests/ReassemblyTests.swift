@@ -200,23 +200,23 @@ private struct FragmentFeeder {
     @Test func randomFragmentationProperty() {
         let rng = SeededEntropy(seed: 0xF4A6)
         for round in 0..<300 {
-            let size = 8 + Int(rng.nextValue() % 4000)
-            let whole = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.nextValue()) }
+            let size = 8 + Int(rng.next64() % 4000)
+            let whole = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next64()) }
             var pieces: [(Int, Int)] = []
             var start = 0
             while start < size {
-                let units = 1 + Int(rng.nextValue() % 64)
+                let units = 1 + Int(rng.next64() % 64)
                 let end = min(size, start + units * 8)
                 pieces.append((start, end))
                 // Sometimes an overlapping copy of a neighbouring region.
-                if rng.nextValue() % 4 == 0 {
-                    let back = max(0, start - 8 * Int(rng.nextValue() % 4))
+                if rng.next64() % 4 == 0 {
+                    let back = max(0, start - 8 * Int(rng.next64() % 4))
                     pieces.append((back, end))
                 }
                 start = end
             }
             for i in stride(from: pieces.count - 1, to: 0, by: -1) {
-                pieces.swapAt(i, Int(rng.nextValue() % UInt64(i + 1)))
+                pieces.swapAt(i, Int(rng.next64() % UInt64(i + 1)))
             }
             var f = FragmentFeeder()
             for (s, e) in pieces { f.piece(whole, s, e, id: UInt16(round)) }
