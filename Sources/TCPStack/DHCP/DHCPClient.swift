@@ -388,7 +388,9 @@ public struct DHCPClient {
         }
         counters.requestsSent += 1
         let limit = (state == .renewing ? lease.rebindAt : lease.expiresAt) ?? (now + configuration.maximumRetransmit)
-        var wait = limit.duration(since: now) / 2
+        // Halved in whole nanoseconds: `Duration / Int` divides 128-bit values, which needs a compiler-rt
+        // routine (__udivti3) the freestanding guest does not link.
+        var wait = Duration.nanoseconds(limit.duration(since: now).nanosecondsClamped / 2)
         if wait < configuration.minimumRenewRetransmit { wait = configuration.minimumRenewRetransmit }
         var next = now + wait
         if next > limit { next = limit }
