@@ -247,6 +247,40 @@ private struct DHCPWorld {
         #expect(w.run(for: .seconds(10)) { w.client.dhcpState == .bound })
     }
 
+    /// Servers that ignore the BROADCAST flag unicast their replies to the offered address and the client's MAC
+    /// (RFC 2131 §4.1); an unconfigured stack accepts those for the DHCP client only.
+    @Test func acceptsUnicastRepliesBeforeConfigured() throws {
+        let w = DHCPWorld { $0.silent = true }
+        _ = w.run(for: .seconds(1))
+        let discover = try #require(w.server.seen.first)
+        let offered = IPv4Address(10, 0, 2, 77), server = IPv4Address(10, 0, 2, 2)
+        func reply(_ type: DHCPMessageType, xid: UInt32) -> [UInt8] {
+            let dhcp = S.build(300) { buffer in
+                var m = DHCPMessageWriter(buffer: buffer, op: DHCPMessage.bootReply, transactionID: xid,
+                                          yourAddress: offered, serverAddress: server, hardwareAddress: S.macA)
+                m.append(messageType: type)
+                m.append(DHCPOptionCode.serverIdentifier, address: server)
+                m.append(DHCPOptionCode.leaseTime, seconds: 600)
+                m.append(DHCPOptionCode.subnetMask, address: IPv4Address(255, 255, 255, 0))
+                _ = m.finish()
+            }
+            return S.ipv4Frame(from: S.macC, to: S.macA, source: server, destination: offered, protocolNumber: 17,
+                               payload: S.udp(from: server, 67, to: offered, 68, payload: dhcp))
+        }
+        // Other unicast traffic to the offered address is not accepted yet.
+        w.client.device.inject(S.ipv4Frame(from: S.macC, to: S.macA, source: server, destination: offered,
+                                           protocolNumber: 1, payload: S.echo(identifier: 1, sequence: 1, data: [])))
+        w.client.device.inject(reply(.offer, xid: discover.transactionID))
+        _ = w.run(for: .milliseconds(10))
+        #expect(w.client.dhcpState == .requesting)
+        #expect(w.client.counters.ipv4.notForUs == 1)
+        w.client.device.inject(reply(.ack, xid: discover.transactionID))
+        _ = w.run(for: .milliseconds(10))
+        #expect(w.client.dhcpState == .bound)
+        #expect(w.client.interface?.address == offered)
+        #expect(w.client.interface?.gateway == nil)
+    }
+
     @Test func unitLeaseTimersAndMasks() {
         #expect(DHCPClient.prefixLength(of: IPv4Address(255, 255, 255, 0)) == 24)
         #expect(DHCPClient.prefixLength(of: IPv4Address(255, 255, 255, 255)) == 32)
