@@ -170,4 +170,38 @@ private typealias S = NetTestSupport
         #expect(pop(10)?.0.length == 0)
         #expect(pop(10) == nil)
     }
+
+    /// Random pushes and pops (with random buffer sizes) against an array model of a bounded FIFO.
+    @Test func randomOperationsMatchModel() {
+        let rng = SeededEntropy(seed: 0xD47A)
+        var q = DatagramQueue(datagrams: 8, bytes: 300)
+        var model: [[UInt8]] = []
+        var modelBytes = 0
+        for step in 0..<20_000 {
+            if rng.next64() % 2 == 0 {
+                let payload = (0..<Int(rng.next64() % 90)).map { _ in UInt8(truncatingIfNeeded: rng.next64()) }
+                let fits = model.count < 8 && modelBytes + payload.count <= 300
+                let pushed = payload.withUnsafeBytes {
+                    q.push(source: IPv4Address(UInt32(step)), sourcePort: UInt16(truncatingIfNeeded: step),
+                           destination: .any, payload: $0)
+                }
+                #expect(pushed == fits)
+                if fits { model.append(payload); modelBytes += payload.count }
+            } else {
+                var out = [UInt8](repeating: 0, count: Int(rng.next64() % 100))
+                let info = out.withUnsafeMutableBytes { q.pop(into: $0) }
+                if model.isEmpty {
+                    #expect(info == nil)
+                } else {
+                    let expected = model.removeFirst()
+                    modelBytes -= expected.count
+                    #expect(info?.length == expected.count)
+                    let copied = min(expected.count, out.count)
+                    #expect(info?.copied == copied)
+                    #expect(Array(out.prefix(copied)) == Array(expected.prefix(copied)))
+                }
+            }
+            #expect(q.count == model.count)
+        }
+    }
 }
