@@ -15,13 +15,13 @@ struct PropertyTests {
 
     static func randomInput(_ rng: SeededEntropy) -> [UInt8] {
         // Half the inputs start with a valid head prefix, so that random parts reach headers and content.
-        var out: [UInt8] = rng.nextValue() % 2 == 0 ? Array("POST /p HTTP/1.1\r\nHost: h\r\n".utf8) : []
-        let parts = Int(rng.nextValue() % 40)
+        var out: [UInt8] = rng.next64() % 2 == 0 ? Array("POST /p HTTP/1.1\r\nHost: h\r\n".utf8) : []
+        let parts = Int(rng.next64() % 40)
         for _ in 0..<parts {
-            if rng.nextValue() % 4 == 0 {
-                for _ in 0..<(1 + rng.nextValue() % 6) { out.append(UInt8(truncatingIfNeeded: rng.nextValue())) }
+            if rng.next64() % 4 == 0 {
+                for _ in 0..<(1 + rng.next64() % 6) { out.append(UInt8(truncatingIfNeeded: rng.next64())) }
             } else {
-                out += fragments[Int(rng.nextValue() % UInt64(fragments.count))]
+                out += fragments[Int(rng.next64() % UInt64(fragments.count))]
             }
         }
         return out
@@ -29,7 +29,7 @@ struct PropertyTests {
 
     static func randomCuts(_ rng: SeededEntropy, count: Int) -> [Int] {
         guard count > 1 else { return [] }
-        return (0..<Int(rng.nextValue() % 6)).map { _ in Int(rng.nextValue() % UInt64(count)) }.sorted()
+        return (0..<Int(rng.next64() % 6)).map { _ in Int(rng.next64() % UInt64(count)) }.sorted()
     }
 
     @Test("random bytes never trap the parser, and splitting never changes the result")
@@ -48,7 +48,7 @@ struct PropertyTests {
             if case .request = whole { completed += 1 }
             if case .failed = whole { failed += 1 }
             // Purely random bytes too.
-            let noise = (0..<Int(rng.nextValue() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.nextValue()) }
+            let noise = (0..<Int(rng.next64() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next64()) }
             #expect(parse(noise, limits: limits) == parse(noise, cuts: Array(0...noise.count), limits: limits))
         }
         #expect(completed > 20 && failed > 1000, "completed \(completed), failed \(failed)")
@@ -118,31 +118,31 @@ struct PropertyTests {
     }
 
     static func randomSpec(_ rng: SeededEntropy) -> Spec {
-        func pick<T>(_ a: [T]) -> T { a[Int(rng.nextValue() % UInt64(a.count))] }
+        func pick<T>(_ a: [T]) -> T { a[Int(rng.next64() % UInt64(a.count))] }
         func word(_ alphabet: String, _ maxLength: Int) -> String {
             let chars = Array(alphabet)
-            return String((0..<(1 + Int(rng.nextValue() % UInt64(maxLength)))).map { _ in pick(chars) })
+            return String((0..<(1 + Int(rng.next64() % UInt64(maxLength)))).map { _ in pick(chars) })
         }
         var s = Spec()
-        let eol = rng.nextValue() % 5 == 0 ? "\n" : "\r\n"
+        let eol = rng.next64() % 5 == 0 ? "\n" : "\r\n"
         s.method = pick(["GET", "POST", "PUT", "DELETE", "PATCH", "X-CUSTOM"])
-        s.version = rng.nextValue() % 4 == 0 ? .http1_0 : .http1_1
+        s.version = rng.next64() % 4 == 0 ? .http1_0 : .http1_1
         s.path = "/" + word("abcXYZ019-._~%/", 20)
-        if rng.nextValue() % 2 == 0 { s.query = word("a=b&c%20/?", 15) }
+        if rng.next64() % 2 == 0 { s.query = word("a=b&c%20/?", 15) }
         var fields: [(String, String)] = []
         if s.version == .http1_1 { fields.append((pick(["Host", "host", "HOST"]), word("example.com:80", 12))) }
-        for i in 0..<Int(rng.nextValue() % 6) {
+        for i in 0..<Int(rng.next64() % 6) {
             fields.append(("X-\(word("abcdefgh", 6))-\(i)", word("value with spaces,;=\"!#~", 20).trimmingCharacters(in: " ")))
         }
-        let bodyLength = Int(rng.nextValue() % 300)
-        s.body = (0..<bodyLength).map { _ in UInt8(truncatingIfNeeded: rng.nextValue()) }
-        s.chunked = s.version == .http1_1 && rng.nextValue() % 2 == 0
+        let bodyLength = Int(rng.next64() % 300)
+        s.body = (0..<bodyLength).map { _ in UInt8(truncatingIfNeeded: rng.next64()) }
+        s.chunked = s.version == .http1_1 && rng.next64() % 2 == 0
         if s.chunked {
             fields.append((pick(["Transfer-Encoding", "transfer-encoding"]), pick(["chunked", "Chunked"])))
-        } else if bodyLength > 0 || rng.nextValue() % 2 == 0 {
+        } else if bodyLength > 0 || rng.next64() % 2 == 0 {
             fields.append(("Content-Length", String(bodyLength)))
         }
-        switch rng.nextValue() % 4 {
+        switch rng.next64() % 4 {
         case 0: fields.append(("Connection", "close")); s.keepAlive = false
         case 1: fields.append(("Connection", "keep-alive")); s.keepAlive = true
         default: s.keepAlive = s.version == .http1_1
@@ -154,19 +154,19 @@ struct PropertyTests {
             s.headers.append(name + ": " + value)
         }
         wireHead += eol
-        let leading = String(repeating: eol, count: Int(rng.nextValue() % 3))
+        let leading = String(repeating: eol, count: Int(rng.next64() % 3))
         var wire = Array((leading + wireHead).utf8)
         if s.chunked {
             var offset = 0
             while offset < s.body.count {
-                let n = min(s.body.count - offset, 1 + Int(rng.nextValue() % 80))
-                let size = String(n, radix: 16, uppercase: rng.nextValue() % 2 == 0)
+                let n = min(s.body.count - offset, 1 + Int(rng.next64() % 80))
+                let size = String(n, radix: 16, uppercase: rng.next64() % 2 == 0)
                 let ext = pick(["", ";a=b", " ; x", ";q=\"v v\""])
                 wire += Array((size + ext + eol).utf8) + s.body[offset..<(offset + n)] + Array(eol.utf8)
                 offset += n
             }
             wire += Array(("0" + eol).utf8)
-            for t in 0..<Int(rng.nextValue() % 3) {
+            for t in 0..<Int(rng.next64() % 3) {
                 let value = word("trailervalue", 10)
                 wire += Array(("T-\(t): \(value)" + eol).utf8)
                 s.trailers.append("T-\(t): \(value)")
@@ -208,7 +208,7 @@ struct PropertyTests {
         for _ in 0..<200 {
             var specs: [Spec] = []
             var stream: [UInt8] = []
-            for _ in 0..<(1 + Int(rng.nextValue() % 6)) {
+            for _ in 0..<(1 + Int(rng.next64() % 6)) {
                 var spec = Self.randomSpec(rng)
                 while !spec.keepAlive { spec = Self.randomSpec(rng) }
                 specs.append(spec)
@@ -217,7 +217,7 @@ struct PropertyTests {
             var reads: [[UInt8]] = []
             var offset = 0
             while offset < stream.count {
-                let n = min(stream.count - offset, 1 + Int(rng.nextValue() % 200))
+                let n = min(stream.count - offset, 1 + Int(rng.next64() % 200))
                 reads.append(Array(stream[offset..<(offset + n)]))
                 offset += n
             }
@@ -236,12 +236,12 @@ struct PropertyTests {
         let rng = SeededEntropy(seed: 5)
         for _ in 0..<2000 {
             var wire = Self.randomSpec(rng).wire
-            for _ in 0..<(1 + Int(rng.nextValue() % 4)) where !wire.isEmpty {
-                let at = Int(rng.nextValue() % UInt64(wire.count))
-                switch rng.nextValue() % 3 {
-                case 0: wire[at] = UInt8(truncatingIfNeeded: rng.nextValue())
+            for _ in 0..<(1 + Int(rng.next64() % 4)) where !wire.isEmpty {
+                let at = Int(rng.next64() % UInt64(wire.count))
+                switch rng.next64() % 3 {
+                case 0: wire[at] = UInt8(truncatingIfNeeded: rng.next64())
                 case 1: wire.remove(at: at)
-                default: wire.insert(Self.fragments[Int(rng.nextValue() % UInt64(Self.fragments.count))][0], at: at)
+                default: wire.insert(Self.fragments[Int(rng.next64() % UInt64(Self.fragments.count))][0], at: at)
                 }
             }
             let whole = parse(wire)

@@ -137,7 +137,7 @@ struct ResponseTests {
         let rng = SeededEntropy(seed: 0xDA7E)
         for _ in 0..<2000 {
             // 1900 ... 2200, where Foundation's proleptic Gregorian calendar applies.
-            let seconds = Int64(rng.nextValue() % 9_467_280_000) - 2_208_988_800
+            let seconds = Int64(rng.next64() % 9_467_280_000) - 2_208_988_800
             let ours = HTTPDate.format(WallTime(secondsSinceEpoch: seconds)).map { text($0) }
             let theirs = formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
             #expect(ours == theirs, "\(seconds)")

@@ -174,8 +174,8 @@ struct StaticSiteTests {
         let rng = SeededEntropy(seed: 0x9A7)
         var accepted = 0
         for _ in 0..<20_000 {
-            var s = rng.nextValue() % 8 == 0 ? "" : "/"
-            for _ in 0..<(1 + Int(rng.nextValue() % 8)) { s += pieces[Int(rng.nextValue() % UInt64(pieces.count))] }
+            var s = rng.next64() % 8 == 0 ? "" : "/"
+            for _ in 0..<(1 + Int(rng.next64() % 8)) { s += pieces[Int(rng.next64() % UInt64(pieces.count))] }
             let input = bytes(s)
             let expected = Self.model(input)
             do {
