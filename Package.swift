@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "unikernel", targets: ["unikernel"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
+        .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
     ],
     dependencies: [
@@ -61,6 +62,7 @@ let package = Package(
         .executableTarget(name: "Hello", dependencies: ["Runtime"], path: "Examples/Hello"),
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
+        .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),
 
         // Benchmarks run on the host (programs that print numbers).
         .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSBench"),
@@ -69,7 +71,7 @@ let package = Package(
         .systemLibrary(
             name: "CLibELF", path: "Sources/CLibELF", pkgConfig: "libelf",
             providers: [.apt(["libelf-dev"])]),
-        .target(name: "UnikernelTool", dependencies: ["CLibELF", "Interfaces"]),
+        .target(name: "UnikernelTool", dependencies: ["CLibELF", "Interfaces", "RamFS"]),
         .executableTarget(
             name: "unikernel",
             dependencies: ["UnikernelTool", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
