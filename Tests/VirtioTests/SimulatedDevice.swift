@@ -81,6 +81,11 @@ final class SimVirtioDevice {
     var configVector: UInt16 = 0xFFFF
     /// Clear FEATURES_OK whatever the driver chose.
     var rejectFeatures = false
+    /// Configuration reads that still bump the generation counter (a device changing its configuration while
+    /// the driver reads it).
+    var generationBumps = 0
+    /// A device whose reset never completes (status never reads back 0).
+    var stuckStatus = false
     /// Report this notification offset for every queue (modern PCI), instead of the queue index.
     var notifyOffsetOverride: UInt16?
     var misbehavior: Misbehavior = .none
@@ -117,6 +122,7 @@ final class SimVirtioDevice {
 
     func writeStatus(_ value: UInt8) {
         if value == 0 {
+            if stuckStatus { return }
             reset()
             return
         }
@@ -145,6 +151,10 @@ final class SimVirtioDevice {
     // MARK: Config space access (little-endian)
 
     func readConfig(_ offset: Int, width: Int) -> UInt64 {
+        if generationBumps > 0 {
+            generationBumps -= 1
+            generation &+= 1
+        }
         var v: UInt64 = 0
         for i in 0..<width {
             let b: UInt64 = offset + i < config.count ? UInt64(config[offset + i]) : 0xFF
@@ -321,6 +331,10 @@ final class SimVirtioDevice {
 /// receive buffers the driver posted, using several buffers per frame when mergeable buffers were negotiated.
 final class SimNetModel: SimDeviceModel {
     var echo = true
+    /// Leave transmitted chains unprocessed until `releaseTransmit`.
+    var holdTransmit = false
+    /// Write this num_buffers value instead of the true one.
+    var corruptNumBuffers: UInt16?
     private(set) var transmitted: [[UInt8]] = []
     private(set) var transmittedHeaders: [[UInt8]] = []
     /// Frames waiting for receive buffers (with optional partial-checksum instructions).
@@ -339,7 +353,7 @@ final class SimNetModel: SimDeviceModel {
     }
 
     func queueNotified(_ device: SimVirtioDevice, queue: Int) {
-        if queue == 1 {
+        if queue == 1 && !holdTransmit {
             let header = headerLength(device)
             while let (head, segments) = device.popAvailable(1) {
                 let bytes = device.gather(segments)
@@ -352,6 +366,12 @@ final class SimNetModel: SimDeviceModel {
             device.flushUsed(1)
         }
         deliverBacklog(device)
+    }
+
+    /// Processes held transmit chains.
+    func releaseTransmit(_ device: SimVirtioDevice) {
+        holdTransmit = false
+        queueNotified(device, queue: 1)
     }
 
     /// Queues `frame` for delivery and delivers what fits.
@@ -386,7 +406,11 @@ final class SimNetModel: SimDeviceModel {
             if !mergeable { break }
         }
         if capacity < packet.count { return false }  // non-mergeable buffer too small: keep waiting
-        if header == 12 { packet[10] = UInt8(needed & 0xFF); packet[11] = UInt8(needed >> 8) }
+        if header == 12 {
+            let n = corruptNumBuffers ?? UInt16(needed)
+            packet[10] = UInt8(n & 0xFF)
+            packet[11] = UInt8(n >> 8)
+        }
         var offset = 0
         for _ in 0..<needed {
             let (head, segments) = device.popAvailable(0)!
@@ -411,6 +435,8 @@ final class SimBlkModel: SimDeviceModel {
     var readOnly = false
     var hold = false
     var failingSectors: Set<UInt64> = []
+    /// Request types answered with UNSUPP.
+    var unsupportedTypes: Set<UInt32> = []
     private(set) var flushes = 0
     private(set) var requests = 0
     private(set) var maxDataSegments = 0
@@ -450,7 +476,7 @@ final class SimBlkModel: SimDeviceModel {
         let start = Int(clamping: sector) &* 512
         let inRange = sector < UInt64(disk.count / 512) && start + dataBytes <= disk.count
         let failing = (0..<UInt64((dataBytes + 511) / 512)).contains { failingSectors.contains(sector + $0) }
-        switch type {
+        switch unsupportedTypes.contains(type) ? UInt32.max : type {
         case 0:  // IN
             if !inRange || failing || data.contains(where: { !$0.writable }) { status = 1; break }
             var offset = start

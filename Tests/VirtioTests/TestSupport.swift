@@ -1,22 +1,39 @@
+import Glibc
 import Hardware
 import Interfaces
 import Testing
 import Virtio
 
-/// DMA memory for tests: aligned host allocations surrounded by canary bytes, so that a write outside any
-/// allocation (by the driver or, through a driver bug, by the simulated device) is detected.
+/// DMA memory for tests: allocations from an arena mapped below 2 GiB (`MAP_32BIT`, so that legacy transports'
+/// 32-bit page frame numbers can express queue addresses, as in the guest), each surrounded by canary bytes so
+/// that a write outside any allocation (by the driver or, through a driver bug, by the simulated device) is
+/// detected. Memory is never reused, so a stale device access cannot hit a new allocation either.
 final class GuardedDMAMemory: DMAMemory {
     private struct Allocation { var raw: UnsafeMutableRawPointer; var guardSize: Int; var size: Int }
     private var allocations: [UInt: Allocation] = [:]
     private static let canary: UInt8 = 0xA5
+    private static let arenaSize = 16 << 20
+    private let arena: UnsafeMutableRawPointer
+    private var used = 0
     private(set) var totalAllocated = 0
     /// Fail allocations after this many bytes (to test out-of-memory paths).
     var limit = Int.max
 
+    init() {
+        let p = mmap(nil, Self.arenaSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT | MAP_NORESERVE, -1, 0)
+        precondition(p != MAP_FAILED && p != nil, "mmap of the DMA arena failed")
+        arena = p!
+    }
+
+    deinit { munmap(arena, Self.arenaSize) }
+
     func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer? {
         guard totalAllocated + byteCount <= limit else { return nil }
         let guardSize = max(64, alignment)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: byteCount + 2 * guardSize, alignment: max(alignment, 16))
+        let start = (used + guardSize - 1) / guardSize * guardSize
+        guard start + byteCount + 2 * guardSize <= Self.arenaSize else { return nil }
+        let raw = arena + start
+        used = start + byteCount + 2 * guardSize
         raw.initializeMemory(as: UInt8.self, repeating: Self.canary, count: byteCount + 2 * guardSize)
         let pointer = raw + guardSize
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
@@ -31,7 +48,6 @@ final class GuardedDMAMemory: DMAMemory {
             return
         }
         #expect(canariesIntact(a), "canary damaged around a freed allocation")
-        a.raw.deallocate()
     }
 
     private func canariesIntact(_ a: Allocation) -> Bool {
