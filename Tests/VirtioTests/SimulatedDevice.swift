@@ -337,6 +337,7 @@ final class SimNetModel: SimDeviceModel {
     var corruptNumBuffers: UInt16?
     private(set) var transmitted: [[UInt8]] = []
     private(set) var transmittedHeaders: [[UInt8]] = []
+    private(set) var transmittedSegmentCounts: [Int] = []
     /// Frames waiting for receive buffers (with optional partial-checksum instructions).
     private(set) var backlog: [(frame: [UInt8], checksum: (start: Int, offset: Int)?)] = []
     private(set) var delivered = 0
@@ -358,6 +359,7 @@ final class SimNetModel: SimDeviceModel {
             while let (head, segments) = device.popAvailable(1) {
                 let bytes = device.gather(segments)
                 transmittedHeaders.append(Array(bytes.prefix(header)))
+                transmittedSegmentCounts.append(segments.count)
                 let frame = Array(bytes.dropFirst(header))
                 transmitted.append(frame)
                 if echo { backlog.append((frame, nil)) }
