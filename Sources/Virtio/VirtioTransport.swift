@@ -149,9 +149,12 @@ public enum VirtioSetup {
     }
 
     /// Creates queue `index` and hands it to the device: the size is the largest power of two not above
-    /// `preferredSize` and the device's maximum (or exactly the device's size when the transport fixes it).
+    /// `preferredSize` and the device's maximum (or exactly the device's size when the transport fixes it). The
+    /// queue is a packed ring (§2.8) when `packed` is true (only valid once `VIRTIO_F_RING_PACKED` was
+    /// negotiated, which needs a modern transport), otherwise a split ring (§2.7).
     public static func makeQueue(_ transport: any VirtioTransport, index: UInt16, preferredSize: UInt16,
-                                 memory: any DMAMemory, eventIndex: Bool) throws(VirtioError) -> SplitVirtqueue {
+                                 memory: any DMAMemory, eventIndex: Bool,
+                                 packed: Bool = false) throws(VirtioError) -> any Virtqueue {
         let maximum = transport.maximumQueueSize(index)
         guard maximum > 0 else { throw .queueUnavailable(index) }
         let size: UInt16
@@ -166,8 +169,14 @@ public enum VirtioSetup {
             }
             size = maximum
         }
-        let queue = try SplitVirtqueue(index: index, size: size, layout: transport.queueLayout, memory: memory,
+        let queue: any Virtqueue
+        if packed {
+            guard transport.queueLayout == .separate else { throw .badQueueConfiguration(index) }
+            queue = try PackedVirtqueue(index: index, size: size, memory: memory, eventIndex: eventIndex)
+        } else {
+            queue = try SplitVirtqueue(index: index, size: size, layout: transport.queueLayout, memory: memory,
                                        eventIndex: eventIndex)
+        }
         try transport.activateQueue(index, size: size, addresses: queue.addresses)
         return queue
     }

@@ -79,6 +79,8 @@ public final class VirtioBlk: BlockDevice {
         public var defaultSegmentSize = 1 << 20
         /// Negotiate `VIRTIO_F_EVENT_IDX` when offered.
         public var useEventIndex = true
+        /// Negotiate `VIRTIO_F_RING_PACKED` when offered and use a packed virtqueue (§2.8).
+        public var usePackedRing = false
         /// Ask for completion interrupts (true) or poll (false).
         public var interruptDriven = true
 
@@ -130,7 +132,7 @@ public final class VirtioBlk: BlockDevice {
     /// The negotiated features.
     public let features: VirtioFeatures
     /// The request queue.
-    public let queue: SplitVirtqueue
+    public let queue: any Virtqueue
     /// Bytes per block: `blk_size` when offered and valid, else 512.
     public let blockSize: Int
     /// Number of blocks (`capacity` sectors divided by sectors per block).
@@ -196,6 +198,7 @@ public final class VirtioBlk: BlockDevice {
                 waiter: any BlockRequestWaiter = SpinWaiter(), lock: any Lock = NoLock()) throws(VirtioError) {
         var supported: VirtioFeatures = [.blkSizeMax, .blkSegMax, .blkReadOnly, .blkBlockSize, .blkFlush]
         if configuration.useEventIndex { supported.insert(.eventIndex) }
+        if configuration.usePackedRing { supported.insert(.ringPacked) }
         let features = try VirtioSetup.negotiate(transport, expecting: .block, supported: supported)
         guard transport.deviceConfigSize >= 8 else {
             Self.abandon(transport)
@@ -231,10 +234,11 @@ public final class VirtioBlk: BlockDevice {
             segments = 1
         }
 
-        let q: SplitVirtqueue
+        let q: any Virtqueue
         do throws(VirtioError) {
             q = try VirtioSetup.makeQueue(transport, index: 0, preferredSize: configuration.queueSize, memory: memory,
-                                          eventIndex: features.contains(.eventIndex))
+                                          eventIndex: features.contains(.eventIndex),
+                                          packed: features.contains(.ringPacked))
         } catch {
             Self.abandon(transport)
             throw error

@@ -8,8 +8,9 @@ extension VirtioBlk {
     /// once, that the device fails a read past the end with IOERR, a write / read-back / restore of
     /// `scratchBlock` (default: the last block) when the disk is writable and `allowWrites` is true, that a
     /// read-only device fails a write with IOERR, flush, GET_ID, and the absence of device faults. Buffers come
-    /// from `memory`. The device is reset at the end.
-    public static func selfCheck(transport: any VirtioTransport, memory: any DMAMemory, scratchBlock: UInt64? = nil,
+    /// from `memory`. The driver runs in polling mode with `configuration` otherwise. The device is reset at the end.
+    public static func selfCheck(transport: any VirtioTransport, memory: any DMAMemory,
+                                 configuration: Configuration = Configuration(), scratchBlock: UInt64? = nil,
                                  allowWrites: Bool = true,
                                  waiter: any BlockRequestWaiter = SpinWaiter(limit: 10_000_000)) -> VirtioCheckReport {
         var report = VirtioCheckReport()
@@ -18,7 +19,7 @@ extension VirtioBlk {
             report.record("blk.device-type", .fail, "device is \(transport.deviceType), not blk")
             return report
         }
-        var configuration = Configuration()
+        var configuration = configuration
         configuration.interruptDriven = false
         let blk: VirtioBlk
         do throws(VirtioError) {

@@ -49,7 +49,7 @@ public struct ChecksumOffload: Equatable, Sendable {
 /// - Interrupts: the runtime's IRQ handler calls `handleInterrupt()`, which only reads (and thereby
 ///   acknowledges) the interrupt status and refreshes the link state; the network thread then calls `receive`.
 ///   With `interruptDriven: false` the device is asked not to interrupt and the owner polls.
-/// - The device is untrusted: every id, index and length it returns is validated (see `SplitVirtqueue`); bad
+/// - The device is untrusted: every id, index and length it returns is validated (see `Virtqueue`); bad
 ///   values are counted in `statistics.errors` and never used to touch memory outside the driver's buffers.
 ///
 /// Not thread-safe: one owner (the network stack) calls it, apart from `handleInterrupt()`, which touches no
@@ -70,6 +70,8 @@ public final class VirtioNet: NetworkDevice {
         public var queueSize: UInt16 = 256
         /// Negotiate `VIRTIO_F_EVENT_IDX` when offered.
         public var useEventIndex = true
+        /// Negotiate `VIRTIO_F_RING_PACKED` when offered and use packed virtqueues (§2.8).
+        public var usePackedRing = false
         /// Negotiate `VIRTIO_NET_F_MRG_RXBUF` when offered.
         public var useMergeableBuffers = true
         /// Negotiate `VIRTIO_NET_F_CSUM` and `VIRTIO_NET_F_GUEST_CSUM` when offered.
@@ -100,9 +102,9 @@ public final class VirtioNet: NetworkDevice {
     /// The negotiated features.
     public let features: VirtioFeatures
     /// The receive queue.
-    public let receiveQueue: SplitVirtqueue
+    public let receiveQueue: any Virtqueue
     /// The transmit queue.
-    public let transmitQueue: SplitVirtqueue
+    public let transmitQueue: any Virtqueue
     /// Size of the virtio-net header in front of every frame: 12 bytes (10 on a legacy device without
     /// mergeable buffers; §5.1.6).
     public let headerLength: Int
@@ -142,6 +144,7 @@ public final class VirtioNet: NetworkDevice {
                 configuration: Configuration = Configuration()) throws(VirtioError) {
         var supported: VirtioFeatures = [.netMAC, .netStatus, .netMTU, .anyLayout]
         if configuration.useEventIndex { supported.insert(.eventIndex) }
+        if configuration.usePackedRing { supported.insert(.ringPacked) }
         if configuration.useMergeableBuffers { supported.insert(.netMergeableReceiveBuffers) }
         if configuration.useChecksumOffload { supported.formUnion([.netChecksum, .netGuestChecksum]) }
         let features = try VirtioSetup.negotiate(transport, expecting: .network, supported: supported)
@@ -174,16 +177,17 @@ public final class VirtioNet: NetworkDevice {
         let split = !modern && !features.contains(.anyLayout)
         let maxFrame = mtu + 14 + 4  // Ethernet header and one VLAN tag
         let eventIndex = features.contains(.eventIndex)
+        let packed = features.contains(.ringPacked)
 
-        let rxQueue: SplitVirtqueue
-        let txQueue: SplitVirtqueue
+        let rxQueue: any Virtqueue
+        let txQueue: any Virtqueue
         do throws(VirtioError) {
             rxQueue = try VirtioSetup.makeQueue(transport, index: Self.receiveQueueIndex,
                                                 preferredSize: configuration.queueSize, memory: memory,
-                                                eventIndex: eventIndex)
+                                                eventIndex: eventIndex, packed: packed)
             txQueue = try VirtioSetup.makeQueue(transport, index: Self.transmitQueueIndex,
                                                 preferredSize: configuration.queueSize, memory: memory,
-                                                eventIndex: eventIndex)
+                                                eventIndex: eventIndex, packed: packed)
         } catch {
             Self.abandon(transport)
             throw error
@@ -274,7 +278,7 @@ public final class VirtioNet: NetworkDevice {
     /// when no complete frame is waiting (or the receive queue is broken).
     public func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         while true {
-            guard let first = receiveQueue.peekUsed() else { return false }
+            guard let first = receiveQueue.peekUsed(at: 0) else { return false }
             if !mergeableBuffers {
                 _ = receiveQueue.popUsed()
                 let slot = Int(first.token)

@@ -54,6 +54,14 @@ struct SimQueue {
     var usedIndex: UInt16 = 0
     var pendingUsed: UInt16 = 0
     var notifications = 0
+    // Packed ring state (§2.8): next available position and wrap counter, next used position and wrap counter,
+    // descriptors per buffer ID taken, used position at the last interrupt decision.
+    var availPosition: UInt16 = 0
+    var availWrap = true
+    var usedPosition: UInt16 = 0
+    var usedWrap = true
+    var chainLengths: [UInt16: Int] = [:]
+    var usedPositionAtFlush: UInt32 = 0
 
     init(maxSize: UInt16) {
         self.maxSize = maxSize
@@ -108,6 +116,7 @@ final class SimVirtioDevice {
 
     var negotiated: UInt64 { driverFeatures }
     var eventIndex: Bool { negotiated & (1 << 29) != 0 }
+    var packed: Bool { negotiated & (1 << 34) != 0 }
     var isDriverOK: Bool { status & 4 != 0 }
 
     func reset() {
@@ -187,15 +196,24 @@ final class SimVirtioDevice {
     private func load16(_ a: UInt64) -> UInt16 { hostPointer(a).loadUnaligned(as: UInt16.self) }
     private func store16(_ a: UInt64, _ v: UInt16) { hostPointer(a).storeBytes(of: v, as: UInt16.self) }
 
-    /// Chains the driver made available and the device has not taken.
+    /// Chains the driver made available and the device has not taken (split rings only).
     func availableCount(_ qi: Int) -> Int {
         let q = queues[qi]
         guard q.ready else { return 0 }
+        if packed {
+            var n = 0
+            while peekPacked(qi, offset: n) != nil { n += 1 }
+            return n
+        }
         return Int(load16(q.driverArea + 2) &- q.lastAvail)
     }
 
     /// The chain `offset` places after the next available one, without taking it.
     func peekAvailable(_ qi: Int, offset: Int = 0) -> (head: UInt16, segments: [SimSegment])? {
+        if packed {
+            guard let p = peekPacked(qi, offset: offset) else { return nil }
+            return (p.id, p.segments)
+        }
         guard availableCount(qi) > offset else { return nil }
         let q = queues[qi]
         let slot = UInt64((q.lastAvail &+ UInt16(offset)) % q.size)
@@ -204,8 +222,20 @@ final class SimVirtioDevice {
         return (head, segments)
     }
 
-    /// Takes the next available chain.
+    /// Takes the next available chain (for packed rings, `head` is the buffer ID).
     func popAvailable(_ qi: Int) -> (head: UInt16, segments: [SimSegment])? {
+        if packed {
+            guard let p = peekPacked(qi, offset: 0) else { return nil }
+            queues[qi].availPosition = p.nextPosition
+            queues[qi].availWrap = p.nextWrap
+            queues[qi].chainLengths[p.id] = p.segments.count
+            let q = queues[qi]
+            if eventIndex {  // device event suppression: notify me when the driver reaches my position
+                store16(q.deviceArea, q.availPosition | (q.availWrap ? 0x8000 : 0))
+                store16(q.deviceArea + 2, 2)
+            }
+            return (p.id, p.segments)
+        }
         guard let chain = peekAvailable(qi) else { return nil }
         queues[qi].lastAvail &+= 1
         if eventIndex {
@@ -213,6 +243,38 @@ final class SimVirtioDevice {
             store16(q.deviceArea + 4 + 8 * UInt64(q.size), q.lastAvail)  // avail_event
         }
         return chain
+    }
+
+    /// Packed ring: the available chain `offset` chains after the device's position.
+    private func peekPacked(_ qi: Int, offset: Int)
+        -> (id: UInt16, segments: [SimSegment], nextPosition: UInt16, nextWrap: Bool)? {
+        let q = queues[qi]
+        guard q.ready else { return nil }
+        var position = q.availPosition
+        var wrap = q.availWrap
+        for chain in 0...offset {
+            var segments: [SimSegment] = []
+            var id: UInt16 = 0
+            while true {
+                let d = hostPointer(q.descriptorTable + 16 * UInt64(position))
+                let flags = d.loadUnaligned(fromByteOffset: 14, as: UInt16.self)
+                let avail = flags & (1 << 7) != 0
+                let used = flags & (1 << 15) != 0
+                guard avail == wrap, used != wrap, segments.count < Int(q.size) else { return nil }
+                segments.append(SimSegment(address: d.loadUnaligned(as: UInt64.self),
+                                           length: Int(d.loadUnaligned(fromByteOffset: 8, as: UInt32.self)),
+                                           writable: flags & 2 != 0))
+                id = d.loadUnaligned(fromByteOffset: 12, as: UInt16.self)
+                position += 1
+                if position == q.size {
+                    position = 0
+                    wrap.toggle()
+                }
+                if flags & 1 == 0 { break }
+            }
+            if chain == offset { return (id, segments, position, wrap) }
+        }
+        return nil
     }
 
     func readChain(_ qi: Int, head: UInt16) -> [SimSegment]? {
@@ -237,6 +299,10 @@ final class SimVirtioDevice {
     func pushUsed(_ qi: Int, head: UInt16, length: Int, capacity: Int) {
         let misbehave = misbehavior != .none && completions >= misbehaveAfter
         completions += 1
+        if packed {
+            pushUsedPacked(qi, id: head, length: length, capacity: capacity, misbehave: misbehave)
+            return
+        }
         var id = UInt32(head)
         var len = UInt32(length)
         var q = queues[qi]
@@ -269,8 +335,63 @@ final class SimVirtioDevice {
         queues[qi] = q
     }
 
+    /// Packed ring: writes the used descriptor at the device's used position (flags last) and advances it by the
+    /// buffer's chain length.
+    private func pushUsedPacked(_ qi: Int, id: UInt16, length: Int, capacity: Int, misbehave: Bool) {
+        var q = queues[qi]
+        let chain = q.chainLengths.removeValue(forKey: id) ?? 1
+        var writtenID = id
+        var len = UInt32(length)
+        var copies = 1
+        if misbehave {
+            switch misbehavior {
+            case .idOutOfRange: writtenID = q.size + 3
+            case .idNotInFlight: writtenID = (id + 1) % q.size
+            case .lengthPastBuffer: len = UInt32(capacity) + 100_000
+            case .neverComplete: return
+            case .duplicateCompletion: copies = 2
+            default: break
+            }
+        }
+        for _ in 0..<copies {
+            let d = hostPointer(q.descriptorTable + 16 * UInt64(q.usedPosition))
+            d.storeBytes(of: len, toByteOffset: 8, as: UInt32.self)
+            d.storeBytes(of: writtenID, toByteOffset: 12, as: UInt16.self)
+            d.storeBytes(of: q.usedWrap ? UInt16(0x8080) : 0, toByteOffset: 14, as: UInt16.self)
+            let next = Int(q.usedPosition) + chain
+            if next >= Int(q.size) { q.usedWrap.toggle() }
+            q.usedPosition = UInt16(next % Int(q.size))
+        }
+        q.pendingUsed += 1
+        queues[qi] = q
+    }
+
     /// Publishes pushed used elements (one used.idx update) and interrupts if the driver asked for it.
     func flushUsed(_ qi: Int) {
+        if packed {
+            var q = queues[qi]
+            guard q.pendingUsed > 0 else { return }
+            q.pendingUsed = 0
+            let n = 2 * UInt32(q.size)
+            let new = UInt32(q.usedPosition) + (q.usedWrap ? 0 : UInt32(q.size))
+            let old = q.usedPositionAtFlush
+            q.usedPositionAtFlush = new
+            queues[qi] = q
+            let offWrap = load16(q.driverArea)
+            let flags = load16(q.driverArea + 2) & 3
+            let interrupt: Bool
+            if flags == 2 {
+                let event = UInt32(offWrap & 0x7FFF) + (offWrap & 0x8000 != 0 ? 0 : UInt32(q.size))
+                interrupt = (new + n - event - 1) % n < (new + n - old) % n
+            } else {
+                interrupt = flags == 0
+            }
+            if interrupt {
+                isr |= 1
+                interrupts += 1
+            }
+            return
+        }
         var q = queues[qi]
         guard q.pendingUsed > 0 else { return }
         let old = q.usedIndex

@@ -333,4 +333,38 @@ struct VirtioBlkTests {
         for _ in 0..<10 { try blk.read(block: 0, into: buffer.mutable) }
         #expect(device.interrupts == 0)
     }
+
+    @Test("packed virtqueue: transfers and several requests in flight", arguments: [TransportKind.mmio2, .pciModern])
+    func packedRing(kind: TransportKind) throws {
+        let (device, model) = makeBlkDevice(kind, sectors: 1024,
+                                            features: BlkBits.flush | BlkBits.sizeMax | BlkBits.segMax | eventIndexBit | packedBit,
+                                            sizeMax: 4096, segMax: 2, queueSize: 64)
+        let rig = try makeRig(kind, device: device)
+        var configuration = VirtioBlk.Configuration()
+        configuration.usePackedRing = true
+        let blk = try VirtioBlk(transport: rig.transport, memory: rig.memory, configuration: configuration)
+        #expect(blk.queue is PackedVirtqueue)
+        let random = SeededEntropy(seed: 5)
+        for round in 0..<60 {
+            let count = Int(random.nextValue() % 48) + 1
+            let block = random.nextValue() % UInt64(1024 - count)
+            let data = pattern(count * 512, seed: UInt64(round))
+            let buffer = DMABuffer(count * 512)
+            buffer.set(data)
+            try blk.write(block: block, from: UnsafeRawBufferPointer(buffer.mutable))
+            let back = DMABuffer(count * 512)
+            try blk.read(block: block, into: back.mutable)
+            #expect(back.bytes == data)
+        }
+        try blk.flush()
+        model.hold = true
+        let buffers = (0..<blk.maximumRequestsInFlight).map { _ in DMABuffer(512) }
+        let ids = try buffers.enumerated().map { try #require(try blk.submitRead(block: UInt64($0.offset), into: $0.element.mutable)) }
+        #expect(try blk.submitRead(block: 0, into: DMABuffer(512).mutable) == nil)  // all slots busy
+        model.processAll(device)
+        #expect(blk.processCompletions() == ids.count)
+        for id in ids { if case .success? = blk.takeResult(id) {} else { Issue.record("request failed") } }
+        #expect(blk.deviceFaults == 0 && blk.queue.faults.total == 0)
+        #expect(rig.memory.allCanariesIntact)
+    }
 }

@@ -384,4 +384,47 @@ struct VirtioNetTests {
         #expect(device.status == 0)
         #expect(rig.memory.liveAllocations == 0)
     }
+
+    @Test("packed virtqueues: echo and mergeable buffers", arguments: [TransportKind.mmio2, .pciModern], [false, true])
+    func packedRing(kind: TransportKind, eventIndex: Bool) throws {
+        let (device, model) = makeNetDevice(kind, features: NetBits.mac | NetBits.mrgRxbuf | packedBit
+                                                | (eventIndex ? eventIndexBit : 0))
+        let rig = try makeRig(kind, device: device)
+        var configuration = VirtioNet.Configuration()
+        configuration.usePackedRing = true
+        configuration.mergeableBufferSize = 512
+        configuration.receiveBuffers = 64
+        let net = try VirtioNet(transport: rig.transport, memory: rig.memory, configuration: configuration)
+        #expect(net.features.contains(.ringPacked) && net.receiveQueue is PackedVirtqueue)
+        var sent: [[UInt8]] = []
+        var received: [[UInt8]] = []
+        for i in 0..<700 {
+            let frame = ethernetFrame(60 + (i * 53) % 1455, seed: UInt64(7000 + i))
+            #expect(net.transmit(length: frame.count) { $0.copyBytes(from: frame) })
+            sent.append(frame)
+            if i % 5 == 4 { while net.receive({ received.append(Array($0)) }) {} }
+        }
+        while net.receive({ received.append(Array($0)) }) {}
+        #expect(received == sent)
+        #expect(model.buffersUsed > model.delivered)
+        #expect(net.statistics.errors == 0 && !net.isBroken)
+        #expect(device.interrupts > 0 && device.interrupts <= 700)
+        #expect(rig.memory.allCanariesIntact && rig.outOfRangeAccesses() == 0)
+    }
+
+    @Test("packed virtqueues: a bad buffer ID from the device breaks the queue")
+    func packedMisbehaving() throws {
+        let (device, model) = makeNetDevice(.pciModern, features: NetBits.mac | packedBit)
+        model.echo = false
+        device.misbehavior = .idOutOfRange
+        device.misbehaveAfter = 2
+        let rig = try makeRig(.pciModern, device: device)
+        var configuration = VirtioNet.Configuration()
+        configuration.usePackedRing = true
+        let net = try VirtioNet(transport: rig.transport, memory: rig.memory, configuration: configuration)
+        var accepted = 0
+        for _ in 0..<10 where net.transmit(length: 64, { _ in }) { accepted += 1 }
+        #expect(accepted == 3 && net.transmitQueue.isBroken && net.statistics.errors == 1)
+        #expect(rig.memory.allCanariesIntact)
+    }
 }

@@ -3,13 +3,17 @@ import Interfaces
 import Testing
 @testable import Virtio
 
-/// A split virtqueue wired directly to a simulated device's queue 0 (no transport).
-func makeQueuePair(size: UInt16, eventIndex: Bool,
-                   layout: VirtqueueLayout = .separate) throws -> (SplitVirtqueue, SimVirtioDevice, GuardedDMAMemory) {
+let packedBit: UInt64 = 1 << 34
+
+/// A virtqueue (split, or packed) wired directly to a simulated device's queue 0 (no transport).
+func makeQueuePair(size: UInt16, eventIndex: Bool, packed: Bool = false) throws -> (any Virtqueue, SimVirtioDevice, GuardedDMAMemory) {
     let memory = GuardedDMAMemory()
-    let queue = try SplitVirtqueue(index: 0, size: size, layout: layout, memory: memory, eventIndex: eventIndex)
-    let device = SimVirtioDevice(type: 1, features: eventIndex ? eventIndexBit : 0, config: [], queueSizes: [size])
-    device.driverFeatures = eventIndex ? eventIndexBit : 0
+    let queue: any Virtqueue = packed
+        ? try PackedVirtqueue(index: 0, size: size, memory: memory, eventIndex: eventIndex)
+        : try SplitVirtqueue(index: 0, size: size, layout: .separate, memory: memory, eventIndex: eventIndex)
+    let features = (eventIndex ? eventIndexBit : 0) | (packed ? packedBit : 0)
+    let device = SimVirtioDevice(type: 1, features: features, config: [], queueSizes: [size])
+    device.driverFeatures = features
     device.queues[0].descriptorTable = queue.addresses.descriptorTable
     device.queues[0].driverArea = queue.addresses.driverArea
     device.queues[0].deviceArea = queue.addresses.deviceArea
@@ -27,9 +31,9 @@ func writable(_ address: UInt64, _ length: UInt32) -> VirtqueueSegment {
 
 @Suite("Split virtqueue")
 struct VirtqueueTests {
-    @Test("a chain reaches the device in order with the right flags and comes back with its token")
-    func roundTrip() throws {
-        let (queue, device, memory) = try makeQueuePair(size: 8, eventIndex: false)
+    @Test("a chain reaches the device in order with the right flags and comes back with its token", arguments: [false, true])
+    func roundTrip(packed: Bool) throws {
+        let (queue, device, memory) = try makeQueuePair(size: 8, eventIndex: false, packed: packed)
         let head = try queue.submit(readable(0x1000, 16), writable(0x2000, 512), writable(0x3000, 1), token: 77)
         #expect(queue.freeDescriptorCount == 5 && queue.inFlightCount == 1)
         let (deviceHead, segments) = try #require(device.popAvailable(0))
@@ -47,9 +51,9 @@ struct VirtqueueTests {
         #expect(memory.allCanariesIntact)
     }
 
-    @Test("submission refuses bad segments and a full table without changing state")
-    func refusals() throws {
-        let (queue, _, _) = try makeQueuePair(size: 4, eventIndex: false)
+    @Test("submission refuses bad segments and a full table without changing state", arguments: [false, true])
+    func refusals(packed: Bool) throws {
+        let (queue, _, _) = try makeQueuePair(size: 4, eventIndex: false, packed: packed)
         #expect(throws: VirtqueueError.badSegment) { try queue.submit(readable(0x1000, 0), token: 0) }
         #expect(throws: VirtqueueError.badSegment) { try queue.submit(writable(0x1000, 8), readable(0x2000, 8), token: 0) }
         #expect(throws: VirtqueueError.badSegment) { try queue.submitChain(count: 0, token: 0) { _ in readable(1, 1) } }
@@ -79,10 +83,11 @@ struct VirtqueueTests {
         }
     }
 
-    @Test("randomized: out-of-order completion across index wrap-around matches a model", arguments: [false, true])
-    func randomizedAgainstModel(eventIndex: Bool) throws {
-        let (queue, device, memory) = try makeQueuePair(size: 16, eventIndex: eventIndex)
-        let random = SeededEntropy(seed: eventIndex ? 42 : 7)
+    @Test("randomized: out-of-order completion across index wrap-around matches a model",
+          arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func randomizedAgainstModel(eventIndex: Bool, packed: Bool) throws {
+        let (queue, device, memory) = try makeQueuePair(size: 16, eventIndex: eventIndex, packed: packed)
+        let random = SeededEntropy(seed: (eventIndex ? 42 : 7) + (packed ? 1000 : 0))
         var inFlight: [UInt16: (token: UInt32, writable: Int)] = [:]   // device view: head -> token
         var taken: [(head: UInt16, segments: [SimSegment])] = []
         var expected: [UInt32: Int] = [:]   // token -> length the device will report
@@ -155,9 +160,9 @@ struct VirtqueueTests {
         #expect(!queue.shouldNotify())
     }
 
-    @Test("interrupt suppression with and without EVENT_IDX", arguments: [false, true])
-    func interruptSuppression(eventIndex: Bool) throws {
-        let (queue, device, _) = try makeQueuePair(size: 8, eventIndex: eventIndex)
+    @Test("interrupt suppression with and without EVENT_IDX", arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func interruptSuppression(eventIndex: Bool, packed: Bool) throws {
+        let (queue, device, _) = try makeQueuePair(size: 8, eventIndex: eventIndex, packed: packed)
         func completeOne(_ token: UInt32) throws {
             try queue.submit(writable(0x1000, 8), token: token)
             let (head, _) = try #require(device.popAvailable(0))
@@ -198,9 +203,9 @@ struct VirtqueueTests {
     }
 
     @Test("used element ids out of range, not in flight, or returned twice break the queue",
-          arguments: [Misbehavior.idOutOfRange, .idNotInFlight, .duplicateCompletion])
-    func badIDs(misbehavior: Misbehavior) throws {
-        let (queue, device, _) = try makeQueuePair(size: 8, eventIndex: false)
+          arguments: [Misbehavior.idOutOfRange, .idNotInFlight, .duplicateCompletion], [false, true])
+    func badIDs(misbehavior: Misbehavior, packed: Bool) throws {
+        let (queue, device, _) = try makeQueuePair(size: 8, eventIndex: false, packed: packed)
         try queue.submit(readable(0x1000, 8), writable(0x2000, 8), token: 1)
         try queue.submit(writable(0x3000, 8), token: 2)
         let (h1, _) = try #require(device.popAvailable(0))
@@ -219,11 +224,12 @@ struct VirtqueueTests {
         case .idNotInFlight: #expect(queue.lastFault == .idNotInFlight(UInt32((h2 + 1) % 8)))
         default: #expect(queue.lastFault == .idNotInFlight(UInt32(h1)))
         }
+        #expect(queue.usedCount() == 0 && queue.peekUsed(at: 0) == nil)
     }
 
-    @Test("a used length past the writable buffers is clamped and counted, the queue keeps working")
-    func lengthPastBuffer() throws {
-        let (queue, device, _) = try makeQueuePair(size: 8, eventIndex: false)
+    @Test("a used length past the writable buffers is clamped and counted, the queue keeps working", arguments: [false, true])
+    func lengthPastBuffer(packed: Bool) throws {
+        let (queue, device, _) = try makeQueuePair(size: 8, eventIndex: false, packed: packed)
         try queue.submit(readable(0x1000, 100), writable(0x2000, 64), token: 9)
         let (head, _) = try #require(device.popAvailable(0))
         device.misbehavior = .lengthPastBuffer
@@ -245,12 +251,71 @@ struct VirtqueueTests {
         _ = device.popAvailable(0)
         device.pushUsed(0, head: h1, length: 4, capacity: 8)
         device.flushUsed(0)
-        let peeked = try #require(queue.peekUsed())
+        let peeked = try #require(queue.peekUsed(at: 0))
         // The device now rewrites the used element to name the other chain.
         let entry = hostPointer(device.queues[0].deviceArea + 4)
         entry.storeBytes(of: UInt32(h1 == 0 ? 1 : 0), as: UInt32.self)
         let popped = try #require(queue.popUsed())
         #expect(popped == peeked && popped.token == 1)
         #expect(queue.inFlightCount == 1 && queue.freeDescriptorCount == 7)
+    }
+
+    @Test("packed ring: notifications follow the device event suppression structure")
+    func packedNotification() throws {
+        let (queue, device, _) = try makeQueuePair(size: 8, eventIndex: true, packed: true)
+        // Initially the device event flags are 0 (enable): every batch notifies.
+        try queue.submit(readable(0x1000, 8), token: 0)
+        #expect(queue.shouldNotify())
+        try queue.submit(readable(0x1000, 8), token: 1)
+        #expect(queue.shouldNotify())
+        _ = device.popAvailable(0)
+        _ = device.popAvailable(0)   // device event: position 2, wrap 1
+        try queue.submit(readable(0x1000, 8), readable(0x1000, 8), token: 2)  // positions 2-3 cross it
+        #expect(queue.shouldNotify())
+        try queue.submit(readable(0x1000, 8), token: 3)  // device has not caught up: no notification
+        #expect(!queue.shouldNotify())
+        while device.popAvailable(0) != nil {}
+        // Wrap the ring: positions 5, 6, 7, 0 (wrap counter flips).
+        try queue.submit(readable(0x1000, 8), token: 4)
+        #expect(queue.shouldNotify())
+        // Device disables notifications.
+        hostPointer(device.queues[0].deviceArea + 2).storeBytes(of: UInt16(1), as: UInt16.self)
+        try queue.submit(readable(0x1000, 8), token: 5)
+        #expect(!queue.shouldNotify())
+        #expect(queue.notificationsRequested == 4)
+    }
+
+    @Test("packed ring: chains wrap around the ring end and are seen whole by the device")
+    func packedWrap() throws {
+        let (queue, device, memory) = try makeQueuePair(size: 4, eventIndex: false, packed: true)
+        for round in 0..<10 {
+            let id = try queue.submit(readable(0x1000, 16), writable(0x2000 + UInt64(round), 64), writable(0x3000, 1),
+                                      token: UInt32(round))
+            let (deviceID, segments) = try #require(device.popAvailable(0))
+            #expect(deviceID == id && segments.count == 3 && segments[1].address == 0x2000 + UInt64(round))
+            device.pushUsed(0, head: deviceID, length: 65, capacity: 65)
+            device.flushUsed(0)
+            let c = try #require(queue.popUsed())
+            #expect(c.token == UInt32(round) && c.length == 65)
+            #expect(queue.freeDescriptorCount == 4)
+        }
+        #expect(memory.allCanariesIntact)
+    }
+
+    @Test("packed ring: a peeked used descriptor is consumed as peeked")
+    func packedPeekOnce() throws {
+        let (queue, device, _) = try makeQueuePair(size: 8, eventIndex: false, packed: true)
+        try queue.submit(writable(0x1000, 8), token: 1)
+        try queue.submit(writable(0x2000, 8), token: 2)
+        let (first, _) = try #require(device.popAvailable(0))
+        _ = device.popAvailable(0)
+        device.pushUsed(0, head: first, length: 4, capacity: 8)
+        device.flushUsed(0)
+        #expect(queue.usedCount() == 1)
+        let peeked = try #require(queue.peekUsed(at: 0))
+        #expect(queue.peekUsed(at: 1) == nil)
+        hostPointer(device.queues[0].descriptorTable + 12).storeBytes(of: UInt16(first == 0 ? 1 : 0), as: UInt16.self)
+        let popped = try #require(queue.popUsed())
+        #expect(popped == peeked && popped.token == 1 && queue.inFlightCount == 1)
     }
 }
