@@ -121,6 +121,7 @@ public enum PCIBAR: Hashable, Sendable, CustomStringConvertible {
                            | PCIConfigRegister.commandBusMaster)
     }
 
+    /// A human-readable rendering.
     public var description: String {
         switch self {
         case .io(let base, let size):

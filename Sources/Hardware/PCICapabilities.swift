@@ -30,6 +30,7 @@ public enum PCIError: Error, Equatable, CustomStringConvertible {
     /// An MSI-X table entry index at or past the table size.
     case vectorOutOfRange(index: Int, tableSize: Int)
 
+    /// A human-readable rendering.
     public var description: String {
         switch self {
         case .capabilityMissing(let id): return "capability \(id) missing"

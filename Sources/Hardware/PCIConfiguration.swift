@@ -18,6 +18,7 @@ public struct PCIAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// `bus << 8 | device << 3 | function`: the routing ID the PCI specification uses.
     public var routingID: UInt16 { UInt16(bus) << 8 | UInt16(device) << 3 | UInt16(function) }
 
+    /// Orders addresses by routing ID (bus, then device, then function).
     public static func < (a: PCIAddress, b: PCIAddress) -> Bool { a.routingID < b.routingID }
 
     /// `bb:dd.f` in hexadecimal, as `lspci` prints it.
@@ -68,20 +69,24 @@ public protocol PCIConfigurationAccess {
 }
 
 extension PCIConfigurationAccess {
+    /// See `PCIConfigurationAccess`.
     public func read16(_ address: PCIAddress, offset: UInt16) -> UInt16 {
         UInt16(truncatingIfNeeded: read32(address, offset: offset & ~3) >> (UInt32(offset & 2) * 8))
     }
 
+    /// See `PCIConfigurationAccess`.
     public func read8(_ address: PCIAddress, offset: UInt16) -> UInt8 {
         UInt8(truncatingIfNeeded: read32(address, offset: offset & ~3) >> (UInt32(offset & 3) * 8))
     }
 
+    /// See `PCIConfigurationAccess`.
     public func write16(_ address: PCIAddress, offset: UInt16, _ value: UInt16) {
         let shift = UInt32(offset & 2) * 8
         let old = read32(address, offset: offset & ~3)
         write32(address, offset: offset & ~3, (old & ~(0xFFFF << shift)) | UInt32(value) << shift)
     }
 
+    /// See `PCIConfigurationAccess`.
     public func write8(_ address: PCIAddress, offset: UInt16, _ value: UInt8) {
         let shift = UInt32(offset & 3) * 8
         let old = read32(address, offset: offset & ~3)
@@ -105,36 +110,42 @@ public struct PortIOPCIConfiguration: PCIConfigurationAccess, Sendable {
         Self.addressPort.write32(0x8000_0000 | UInt32(address.routingID) << 8 | UInt32(offset & 0xFC))
     }
 
+    /// See `PCIConfigurationAccess`.
     public func read32(_ address: PCIAddress, offset: UInt16) -> UInt32 {
         guard offset < 256 else { return 0xFFFF_FFFF }
         select(address, offset)
         return Self.dataPort.read32()
     }
 
+    /// See `PCIConfigurationAccess`.
     public func write32(_ address: PCIAddress, offset: UInt16, _ value: UInt32) {
         guard offset < 256 else { return }
         select(address, offset)
         Self.dataPort.write32(value)
     }
 
+    /// See `PCIConfigurationAccess`.
     public func read16(_ address: PCIAddress, offset: UInt16) -> UInt16 {
         guard offset < 256 else { return 0xFFFF }
         select(address, offset)
         return Self.dataPort.advanced(by: offset & 2).read16()
     }
 
+    /// See `PCIConfigurationAccess`.
     public func read8(_ address: PCIAddress, offset: UInt16) -> UInt8 {
         guard offset < 256 else { return 0xFF }
         select(address, offset)
         return Self.dataPort.advanced(by: offset & 3).read8()
     }
 
+    /// See `PCIConfigurationAccess`.
     public func write16(_ address: PCIAddress, offset: UInt16, _ value: UInt16) {
         guard offset < 256 else { return }
         select(address, offset)
         Self.dataPort.advanced(by: offset & 2).write16(value)
     }
 
+    /// See `PCIConfigurationAccess`.
     public func write8(_ address: PCIAddress, offset: UInt16, _ value: UInt8) {
         guard offset < 256 else { return }
         select(address, offset)
@@ -164,29 +175,35 @@ public struct ECAMPCIConfiguration: PCIConfigurationAccess, Sendable {
         return o <= region.size && width <= region.size - o ? o : nil
     }
 
+    /// See `PCIConfigurationAccess`.
     public func read32(_ address: PCIAddress, offset o: UInt16) -> UInt32 {
         guard let at = offset(address, o & ~3, 4) else { return 0xFFFF_FFFF }
         return region.read32(at: at)
     }
 
+    /// See `PCIConfigurationAccess`.
     public func write32(_ address: PCIAddress, offset o: UInt16, _ value: UInt32) {
         if let at = offset(address, o & ~3, 4) { region.write32(value, at: at) }
     }
 
+    /// See `PCIConfigurationAccess`.
     public func read16(_ address: PCIAddress, offset o: UInt16) -> UInt16 {
         guard let at = offset(address, o & ~1, 2) else { return 0xFFFF }
         return region.read16(at: at)
     }
 
+    /// See `PCIConfigurationAccess`.
     public func read8(_ address: PCIAddress, offset o: UInt16) -> UInt8 {
         guard let at = offset(address, o, 1) else { return 0xFF }
         return region.read8(at: at)
     }
 
+    /// See `PCIConfigurationAccess`.
     public func write16(_ address: PCIAddress, offset o: UInt16, _ value: UInt16) {
         if let at = offset(address, o & ~1, 2) { region.write16(value, at: at) }
     }
 
+    /// See `PCIConfigurationAccess`.
     public func write8(_ address: PCIAddress, offset o: UInt16, _ value: UInt8) {
         if let at = offset(address, o, 1) { region.write8(value, at: at) }
     }

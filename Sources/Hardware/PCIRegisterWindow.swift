@@ -44,11 +44,17 @@ public struct IOPortWindow: RegisterWindow, Hashable, Sendable {
         return IOPort(base &+ UInt16(truncatingIfNeeded: offset))
     }
 
+    /// See `RegisterWindow`.
     public func read8(at offset: UInt64) -> UInt8 { port(offset, 1)?.read8() ?? 0xFF }
+    /// See `RegisterWindow`.
     public func read16(at offset: UInt64) -> UInt16 { port(offset, 2)?.read16() ?? 0xFFFF }
+    /// See `RegisterWindow`.
     public func read32(at offset: UInt64) -> UInt32 { port(offset, 4)?.read32() ?? 0xFFFF_FFFF }
+    /// See `RegisterWindow`.
     public func write8(_ value: UInt8, at offset: UInt64) { port(offset, 1)?.write8(value) }
+    /// See `RegisterWindow`.
     public func write16(_ value: UInt16, at offset: UInt64) { port(offset, 2)?.write16(value) }
+    /// See `RegisterWindow`.
     public func write32(_ value: UInt32, at offset: UInt64) { port(offset, 4)?.write32(value) }
 }
 
@@ -60,6 +66,7 @@ public enum PCIBARWindow: RegisterWindow, Hashable, Sendable {
     /// An I/O BAR.
     case io(IOPortWindow)
 
+    /// See `RegisterWindow`.
     public var size: UInt64 {
         switch self {
         case .memory(let r): return r.size
@@ -67,6 +74,7 @@ public enum PCIBARWindow: RegisterWindow, Hashable, Sendable {
         }
     }
 
+    /// See `RegisterWindow`.
     public func read8(at offset: UInt64) -> UInt8 {
         switch self {
         case .memory(let r): return offset < r.size ? r.read8(at: offset) : 0xFF
@@ -74,6 +82,7 @@ public enum PCIBARWindow: RegisterWindow, Hashable, Sendable {
         }
     }
 
+    /// See `RegisterWindow`.
     public func read16(at offset: UInt64) -> UInt16 {
         switch self {
         case .memory(let r): return offset <= r.size && r.size - offset >= 2 ? r.read16(at: offset) : 0xFFFF
@@ -81,6 +90,7 @@ public enum PCIBARWindow: RegisterWindow, Hashable, Sendable {
         }
     }
 
+    /// See `RegisterWindow`.
     public func read32(at offset: UInt64) -> UInt32 {
         switch self {
         case .memory(let r): return offset <= r.size && r.size - offset >= 4 ? r.read32(at: offset) : 0xFFFF_FFFF
@@ -88,6 +98,7 @@ public enum PCIBARWindow: RegisterWindow, Hashable, Sendable {
         }
     }
 
+    /// See `RegisterWindow`.
     public func write8(_ value: UInt8, at offset: UInt64) {
         switch self {
         case .memory(let r): if offset < r.size { r.write8(value, at: offset) }
@@ -95,6 +106,7 @@ public enum PCIBARWindow: RegisterWindow, Hashable, Sendable {
         }
     }
 
+    /// See `RegisterWindow`.
     public func write16(_ value: UInt16, at offset: UInt64) {
         switch self {
         case .memory(let r): if offset <= r.size && r.size - offset >= 2 { r.write16(value, at: offset) }
@@ -102,6 +114,7 @@ public enum PCIBARWindow: RegisterWindow, Hashable, Sendable {
         }
     }
 
+    /// See `RegisterWindow`.
     public func write32(_ value: UInt32, at offset: UInt64) {
         switch self {
         case .memory(let r): if offset <= r.size && r.size - offset >= 4 { r.write32(value, at: offset) }
@@ -134,9 +147,14 @@ public struct RegisterWindowSlice<Base: RegisterWindow>: RegisterWindow {
     @inline(__always) private func fits(_ at: UInt64, _ width: UInt64) -> Bool { at <= size && width <= size - at }
 
     public func read8(at o: UInt64) -> UInt8 { fits(o, 1) ? base.read8(at: offset + o) : 0xFF }
+    /// See `RegisterWindow`.
     public func read16(at o: UInt64) -> UInt16 { fits(o, 2) ? base.read16(at: offset + o) : 0xFFFF }
+    /// See `RegisterWindow`.
     public func read32(at o: UInt64) -> UInt32 { fits(o, 4) ? base.read32(at: offset + o) : 0xFFFF_FFFF }
+    /// See `RegisterWindow`.
     public func write8(_ value: UInt8, at o: UInt64) { if fits(o, 1) { base.write8(value, at: offset + o) } }
+    /// See `RegisterWindow`.
     public func write16(_ value: UInt16, at o: UInt64) { if fits(o, 2) { base.write16(value, at: offset + o) } }
+    /// See `RegisterWindow`.
     public func write32(_ value: UInt32, at o: UInt64) { if fits(o, 4) { base.write32(value, at: offset + o) } }
 }

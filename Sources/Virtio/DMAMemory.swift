@@ -17,6 +17,7 @@ public protocol DMAMemory: AnyObject {
 }
 
 extension DMAMemory {
+    /// See `DMAMemory`.
     public func deviceAddress(of pointer: UnsafeRawPointer) -> UInt64 { UInt64(UInt(bitPattern: pointer)) }
 }
 
@@ -31,6 +32,7 @@ public final class HeapDMAMemory: DMAMemory {
     /// Creates an allocator.
     public init() {}
 
+    /// See `DMAMemory`.
     public func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer? {
         guard byteCount > 0, alignment > 0, alignment & (alignment - 1) == 0 else { return nil }
         let pointer = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: alignment)
@@ -40,6 +42,7 @@ public final class HeapDMAMemory: DMAMemory {
         return pointer
     }
 
+    /// See `DMAMemory`.
     public func deallocate(_ pointer: UnsafeMutableRawPointer) {
         if let size = sizes.removeValue(forKey: UInt(bitPattern: pointer)) { bytesInUse -= size }
         pointer.deallocate()

@@ -19,16 +19,27 @@ import Interfaces
 /// position and wrap counter, which is the split ring's `vring_need_event` test without 16-bit overflow
 /// subtleties.
 public final class PackedVirtqueue: Virtqueue {
+    /// See `Virtqueue`.
     public let index: UInt16
+    /// See `Virtqueue`.
     public let size: UInt16
+    /// See `Virtqueue`.
     public let usesEventIndex: Bool
+    /// See `Virtqueue`.
     public let addresses: VirtqueueAddresses
+    /// See `Virtqueue`.
     public private(set) var isBroken = false
+    /// See `Virtqueue`.
     public private(set) var faults = VirtqueueFaultCounters()
+    /// See `Virtqueue`.
     public private(set) var lastFault: VirtqueueFault?
+    /// See `Virtqueue`.
     public private(set) var freeDescriptorCount: Int
+    /// See `Virtqueue`.
     public private(set) var inFlightCount = 0
+    /// See `Virtqueue`.
     public private(set) var interruptsEnabled = true
+    /// See `Virtqueue`.
     public private(set) var notificationsRequested: UInt64 = 0
 
     /// Descriptor flag bits (§2.8.1): NEXT, WRITE, AVAIL (bit 7), USED (bit 15).
@@ -99,16 +110,19 @@ public final class PackedVirtqueue: Virtqueue {
 
     // MARK: Submitting
 
+    /// See `Virtqueue`.
     @discardableResult
     public func submit(_ a: VirtqueueSegment, token: UInt32) throws(VirtqueueError) -> UInt16 {
         try submitChain(count: 1, token: token) { _ in a }
     }
 
+    /// See `Virtqueue`.
     @discardableResult
     public func submit(_ a: VirtqueueSegment, _ b: VirtqueueSegment, token: UInt32) throws(VirtqueueError) -> UInt16 {
         try submitChain(count: 2, token: token) { $0 == 0 ? a : b }
     }
 
+    /// See `Virtqueue`.
     @discardableResult
     public func submit(_ a: VirtqueueSegment, _ b: VirtqueueSegment, _ c: VirtqueueSegment,
                        token: UInt32) throws(VirtqueueError) -> UInt16 {
@@ -327,8 +341,10 @@ public final class PackedVirtqueue: Virtqueue {
 
     // MARK: Recovery
 
+    /// See `Virtqueue`.
     public func markBroken() { isBroken = true }
 
+    /// See `Virtqueue`.
     public func reclaimAll(_ body: (UInt32) -> Void) {
         cachedNext = nil
         for id in 0..<Int(size) where buffers[id].inFlight {

@@ -49,6 +49,7 @@ public enum VirtqueueFault: Equatable, Sendable, CustomStringConvertible {
     /// A used element claimed more bytes written than the chain's writable buffers hold.
     case lengthTooLong(head: UInt16, length: UInt32, capacity: UInt32)
 
+    /// A human-readable rendering.
     public var description: String {
         switch self {
         case .usedIndexJump(let last, let reported, let inFlight):
@@ -84,6 +85,7 @@ public enum VirtqueueError: Error, Equatable, CustomStringConvertible {
     /// A segment of length zero, a readable segment after a writable one, or more than 4 GiB writable.
     case badSegment
 
+    /// A human-readable rendering.
     public var description: String {
         switch self {
         case .noFreeDescriptors: return "no free descriptors"

@@ -48,6 +48,7 @@ public enum VirtioMMIOCommandLineError: Error, Equatable, CustomStringConvertibl
     /// base + size wraps past the end of the address space.
     case rangeOverflows
 
+    /// A human-readable rendering.
     public var description: String {
         switch self {
         case .badSize: return "bad size"

@@ -92,17 +92,22 @@ public final class VirtioMMIOTransport<Window: RegisterWindow>: VirtioTransport 
                                      size: window.size - VirtioMMIORegister.config)!
     }
 
+    /// See `VirtioTransport`.
     public var kind: VirtioTransportKind { .mmio(version: version) }
+    /// See `VirtioTransport`.
     public var isLegacy: Bool { version == 1 }
 
+    /// See `VirtioTransport`.
     public func readStatus() -> VirtioDeviceStatus {
         VirtioDeviceStatus(rawValue: UInt8(truncatingIfNeeded: window.read32(at: VirtioMMIORegister.status)))
     }
 
+    /// See `VirtioTransport`.
     public func writeStatus(_ status: VirtioDeviceStatus) {
         window.write32(UInt32(status.rawValue), at: VirtioMMIORegister.status)
     }
 
+    /// See `VirtioTransport`.
     public func readDeviceFeatures() -> VirtioFeatures {
         window.write32(0, at: VirtioMMIORegister.deviceFeaturesSelect)
         let low = window.read32(at: VirtioMMIORegister.deviceFeatures)
@@ -111,6 +116,7 @@ public final class VirtioMMIOTransport<Window: RegisterWindow>: VirtioTransport 
         return VirtioFeatures(rawValue: UInt64(high) << 32 | UInt64(low))
     }
 
+    /// See `VirtioTransport`.
     public func writeDriverFeatures(_ features: VirtioFeatures) {
         window.write32(0, at: VirtioMMIORegister.driverFeaturesSelect)
         window.write32(UInt32(truncatingIfNeeded: features.rawValue), at: VirtioMMIORegister.driverFeatures)
@@ -118,15 +124,20 @@ public final class VirtioMMIOTransport<Window: RegisterWindow>: VirtioTransport 
         window.write32(UInt32(truncatingIfNeeded: features.rawValue >> 32), at: VirtioMMIORegister.driverFeatures)
     }
 
+    /// See `VirtioTransport`.
     public var queueCountHint: Int? { nil }
+    /// See `VirtioTransport`.
     public var canChooseQueueSize: Bool { true }
+    /// See `VirtioTransport`.
     public var queueLayout: VirtqueueLayout { version == 1 ? .legacy(alignment: Self.legacyPageSize) : .separate }
 
+    /// See `VirtioTransport`.
     public func maximumQueueSize(_ index: UInt16) -> UInt16 {
         window.write32(UInt32(index), at: VirtioMMIORegister.queueSelect)
         return UInt16(clamping: window.read32(at: VirtioMMIORegister.queueNumMax))
     }
 
+    /// See `VirtioTransport`.
     public func activateQueue(_ index: UInt16, size: UInt16, addresses: VirtqueueAddresses) throws(VirtioError) {
         window.write32(UInt32(index), at: VirtioMMIORegister.queueSelect)
         let active = version == 1 ? window.read32(at: VirtioMMIORegister.queuePFN)
@@ -159,24 +170,33 @@ public final class VirtioMMIOTransport<Window: RegisterWindow>: VirtioTransport 
         window.write32(UInt32(truncatingIfNeeded: value >> 32), at: offset + 4)
     }
 
+    /// See `VirtioTransport`.
     public func notify(queue index: UInt16) {
         window.write32(UInt32(index), at: VirtioMMIORegister.queueNotify)
     }
 
+    /// See `VirtioTransport`.
     public func acknowledgeInterrupt() -> VirtioInterruptStatus {
         let status = window.read32(at: VirtioMMIORegister.interruptStatus)
         if status != 0 { window.write32(status, at: VirtioMMIORegister.interruptACK) }
         return VirtioInterruptStatus(rawValue: UInt8(truncatingIfNeeded: status & 3))
     }
 
+    /// See `VirtioTransport`.
     public func configGeneration() -> UInt32 {
         version == 1 ? 0 : window.read32(at: VirtioMMIORegister.configGeneration)
     }
 
+    /// See `VirtioTransport`.
     public var deviceConfigSize: Int { Int(config.size) }
+    /// See `VirtioTransport`.
     public func readConfig8(at offset: Int) -> UInt8 { offset < 0 ? 0xFF : config.read8(at: UInt64(offset)) }
+    /// See `VirtioTransport`.
     public func readConfig16(at offset: Int) -> UInt16 { offset < 0 ? 0xFFFF : config.read16(at: UInt64(offset)) }
+    /// See `VirtioTransport`.
     public func readConfig32(at offset: Int) -> UInt32 { offset < 0 ? 0xFFFF_FFFF : config.read32(at: UInt64(offset)) }
+    /// See `VirtioTransport`.
     public func writeConfig8(_ value: UInt8, at offset: Int) { if offset >= 0 { config.write8(value, at: UInt64(offset)) } }
+    /// See `VirtioTransport`.
     public func applyConfigurationInterruptVector() -> Bool { true }
 }

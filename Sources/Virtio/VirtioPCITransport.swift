@@ -138,17 +138,22 @@ public final class VirtioPCIModernTransport<Window: RegisterWindow>: VirtioTrans
         self.device = device
     }
 
+    /// See `VirtioTransport`.
     public var kind: VirtioTransportKind { .pciModern }
+    /// See `VirtioTransport`.
     public var isLegacy: Bool { false }
 
+    /// See `VirtioTransport`.
     public func readStatus() -> VirtioDeviceStatus {
         VirtioDeviceStatus(rawValue: common.read8(at: VirtioPCICommonRegister.deviceStatus))
     }
 
+    /// See `VirtioTransport`.
     public func writeStatus(_ status: VirtioDeviceStatus) {
         common.write8(status.rawValue, at: VirtioPCICommonRegister.deviceStatus)
     }
 
+    /// See `VirtioTransport`.
     public func readDeviceFeatures() -> VirtioFeatures {
         common.write32(0, at: VirtioPCICommonRegister.deviceFeatureSelect)
         let low = common.read32(at: VirtioPCICommonRegister.deviceFeature)
@@ -157,6 +162,7 @@ public final class VirtioPCIModernTransport<Window: RegisterWindow>: VirtioTrans
         return VirtioFeatures(rawValue: UInt64(high) << 32 | UInt64(low))
     }
 
+    /// See `VirtioTransport`.
     public func writeDriverFeatures(_ features: VirtioFeatures) {
         common.write32(0, at: VirtioPCICommonRegister.driverFeatureSelect)
         common.write32(UInt32(truncatingIfNeeded: features.rawValue), at: VirtioPCICommonRegister.driverFeature)
@@ -164,16 +170,21 @@ public final class VirtioPCIModernTransport<Window: RegisterWindow>: VirtioTrans
         common.write32(UInt32(truncatingIfNeeded: features.rawValue >> 32), at: VirtioPCICommonRegister.driverFeature)
     }
 
+    /// See `VirtioTransport`.
     public var queueCountHint: Int? { Int(common.read16(at: VirtioPCICommonRegister.numQueues)) }
+    /// See `VirtioTransport`.
     public var canChooseQueueSize: Bool { true }
+    /// See `VirtioTransport`.
     public var queueLayout: VirtqueueLayout { .separate }
 
+    /// See `VirtioTransport`.
     public func maximumQueueSize(_ index: UInt16) -> UInt16 {
         guard index < common.read16(at: VirtioPCICommonRegister.numQueues) else { return 0 }
         common.write16(index, at: VirtioPCICommonRegister.queueSelect)
         return common.read16(at: VirtioPCICommonRegister.queueSize)
     }
 
+    /// See `VirtioTransport`.
     public func activateQueue(_ index: UInt16, size: UInt16, addresses: VirtqueueAddresses) throws(VirtioError) {
         guard index < common.read16(at: VirtioPCICommonRegister.numQueues) else { throw .queueUnavailable(index) }
         common.write16(index, at: VirtioPCICommonRegister.queueSelect)
@@ -203,34 +214,43 @@ public final class VirtioPCIModernTransport<Window: RegisterWindow>: VirtioTrans
         common.write32(UInt32(truncatingIfNeeded: value >> 32), at: offset + 4)
     }
 
+    /// See `VirtioTransport`.
     public func notify(queue index: UInt16) {
         guard Int(index) < notifyOffsets.count, let offset = notifyOffsets[Int(index)] else { return }
         notifyArea.write16(index, at: offset)
     }
 
+    /// See `VirtioTransport`.
     public func acknowledgeInterrupt() -> VirtioInterruptStatus {
         VirtioInterruptStatus(rawValue: isr.read8(at: 0) & 3)
     }
 
+    /// See `VirtioTransport`.
     public func configGeneration() -> UInt32 { UInt32(common.read8(at: VirtioPCICommonRegister.configGeneration)) }
 
+    /// See `VirtioTransport`.
     public var deviceConfigSize: Int { Int(device?.size ?? 0) }
+    /// See `VirtioTransport`.
     public func readConfig8(at offset: Int) -> UInt8 {
         guard offset >= 0, let device else { return 0xFF }
         return device.read8(at: UInt64(offset))
     }
+    /// See `VirtioTransport`.
     public func readConfig16(at offset: Int) -> UInt16 {
         guard offset >= 0, let device else { return 0xFFFF }
         return device.read16(at: UInt64(offset))
     }
+    /// See `VirtioTransport`.
     public func readConfig32(at offset: Int) -> UInt32 {
         guard offset >= 0, let device else { return 0xFFFF_FFFF }
         return device.read32(at: UInt64(offset))
     }
+    /// See `VirtioTransport`.
     public func writeConfig8(_ value: UInt8, at offset: Int) {
         if offset >= 0, let device { device.write8(value, at: UInt64(offset)) }
     }
 
+    /// See `VirtioTransport`.
     public func applyConfigurationInterruptVector() -> Bool {
         guard let vector = interruptVectors?.configuration else { return true }
         common.write16(vector, at: VirtioPCICommonRegister.configMSIXVector)
@@ -271,34 +291,45 @@ public final class VirtioPCILegacyTransport<Window: RegisterWindow>: VirtioTrans
         config = RegisterWindowSlice(window, offset: configStart, size: window.size - configStart)!
     }
 
+    /// See `VirtioTransport`.
     public var kind: VirtioTransportKind { .pciLegacy }
+    /// See `VirtioTransport`.
     public var isLegacy: Bool { true }
 
+    /// See `VirtioTransport`.
     public func readStatus() -> VirtioDeviceStatus {
         VirtioDeviceStatus(rawValue: window.read8(at: VirtioPCILegacyRegister.deviceStatus))
     }
 
+    /// See `VirtioTransport`.
     public func writeStatus(_ status: VirtioDeviceStatus) {
         window.write8(status.rawValue, at: VirtioPCILegacyRegister.deviceStatus)
     }
 
+    /// See `VirtioTransport`.
     public func readDeviceFeatures() -> VirtioFeatures {
         VirtioFeatures(rawValue: UInt64(window.read32(at: VirtioPCILegacyRegister.deviceFeatures)))
     }
 
+    /// See `VirtioTransport`.
     public func writeDriverFeatures(_ features: VirtioFeatures) {
         window.write32(UInt32(truncatingIfNeeded: features.rawValue), at: VirtioPCILegacyRegister.driverFeatures)
     }
 
+    /// See `VirtioTransport`.
     public var queueCountHint: Int? { nil }
+    /// See `VirtioTransport`.
     public var canChooseQueueSize: Bool { false }
+    /// See `VirtioTransport`.
     public var queueLayout: VirtqueueLayout { .legacy(alignment: 4096) }
 
+    /// See `VirtioTransport`.
     public func maximumQueueSize(_ index: UInt16) -> UInt16 {
         window.write16(index, at: VirtioPCILegacyRegister.queueSelect)
         return window.read16(at: VirtioPCILegacyRegister.queueSize)
     }
 
+    /// See `VirtioTransport`.
     public func activateQueue(_ index: UInt16, size: UInt16, addresses: VirtqueueAddresses) throws(VirtioError) {
         window.write16(index, at: VirtioPCILegacyRegister.queueSelect)
         let deviceSize = window.read16(at: VirtioPCILegacyRegister.queueSize)
@@ -318,22 +349,31 @@ public final class VirtioPCILegacyTransport<Window: RegisterWindow>: VirtioTrans
         window.write32(UInt32(pfn), at: VirtioPCILegacyRegister.queueAddress)
     }
 
+    /// See `VirtioTransport`.
     public func notify(queue index: UInt16) {
         window.write16(index, at: VirtioPCILegacyRegister.queueNotify)
     }
 
+    /// See `VirtioTransport`.
     public func acknowledgeInterrupt() -> VirtioInterruptStatus {
         VirtioInterruptStatus(rawValue: window.read8(at: VirtioPCILegacyRegister.isrStatus) & 3)
     }
 
+    /// See `VirtioTransport`.
     public func configGeneration() -> UInt32 { 0 }
 
+    /// See `VirtioTransport`.
     public var deviceConfigSize: Int { Int(config.size) }
+    /// See `VirtioTransport`.
     public func readConfig8(at offset: Int) -> UInt8 { offset < 0 ? 0xFF : config.read8(at: UInt64(offset)) }
+    /// See `VirtioTransport`.
     public func readConfig16(at offset: Int) -> UInt16 { offset < 0 ? 0xFFFF : config.read16(at: UInt64(offset)) }
+    /// See `VirtioTransport`.
     public func readConfig32(at offset: Int) -> UInt32 { offset < 0 ? 0xFFFF_FFFF : config.read32(at: UInt64(offset)) }
+    /// See `VirtioTransport`.
     public func writeConfig8(_ value: UInt8, at offset: Int) { if offset >= 0 { config.write8(value, at: UInt64(offset)) } }
 
+    /// See `VirtioTransport`.
     public func applyConfigurationInterruptVector() -> Bool {
         guard msixEnabled, let vector = interruptVectors?.configuration else { return true }
         window.write16(vector, at: VirtioPCILegacyRegister.configMSIXVector)

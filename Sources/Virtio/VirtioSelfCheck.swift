@@ -11,6 +11,7 @@ public struct VirtioCheck: Equatable, Sendable, CustomStringConvertible {
         /// The check does not apply (a feature not offered, a read-only disk).
         case skip
 
+        /// A human-readable rendering.
         public var description: String {
             switch self {
             case .pass: return "pass"

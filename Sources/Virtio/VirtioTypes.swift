@@ -93,6 +93,7 @@ public struct VirtioDeviceStatus: OptionSet, Hashable, Sendable, CustomStringCon
     /// 128: the guest gave up on the device.
     public static let failed = VirtioDeviceStatus(rawValue: 128)
 
+    /// A human-readable rendering.
     public var description: String { hex(UInt64(rawValue)) }
 }
 
@@ -119,6 +120,7 @@ public enum VirtioTransportKind: Equatable, Sendable, CustomStringConvertible {
     /// virtio-mmio, register layout version 1 (legacy) or 2 (§4.2).
     case mmio(version: UInt32)
 
+    /// A human-readable rendering.
     public var description: String {
         switch self {
         case .pciModern: return "pci-modern"
@@ -220,6 +222,7 @@ public enum VirtioError: Error, Equatable, CustomStringConvertible {
     /// The device misbehaved and the driver stopped using it.
     case deviceBroken
 
+    /// A human-readable rendering.
     public var description: String {
         switch self {
         case .notVirtio: return "not a virtio device"

@@ -35,6 +35,7 @@ public final class SpinWaiter: BlockRequestWaiter {
     /// Creates a waiter that gives up after `limit` polls.
     public init(limit: Int = 100_000_000) { self.limit = limit }
 
+    /// Calls `condition` until it holds, at most `limit` times (plus a final check).
     public func wait(until condition: () -> Bool) -> Bool {
         var polls = 0
         while polls < limit {
