@@ -150,8 +150,9 @@ public final class VirtioNet: NetworkDevice {
         let features = try VirtioSetup.negotiate(transport, expecting: .network, supported: supported)
 
         var faults: UInt64 = 0
-        let needed = features.contains(.netMTU) ? 12 : (features.contains(.netStatus) ? 8 : 6)
-        if (features.contains(.netMAC) || features.contains(.netStatus)) && transport.deviceConfigSize < needed {
+        // The configuration must hold every field the negotiated features put there (§5.1.4).
+        let needed = features.contains(.netMTU) ? 12 : (features.contains(.netStatus) ? 8 : (features.contains(.netMAC) ? 6 : 0))
+        if transport.deviceConfigSize < needed {
             VirtioSetup.fail(transport)
             throw .badConfiguration(offset: transport.deviceConfigSize)
         }

@@ -107,6 +107,13 @@ struct VirtioNetTests {
         let net2 = try VirtioNet(transport: rig2.transport, memory: rig2.memory, configuration: configuration)
         #expect(net2.macAddress == MACAddress(0x02, 1, 2, 3, 4, 5) && net2.isLinkUp && net2.mtu == 1500)
         #expect(net2.configurationFaults == 0)
+        // A configuration structure too short for the negotiated fields (MTU at offset 10) is refused.
+        let short = SimVirtioDevice(type: 1, features: version1 | NetBits.mtu, config: [UInt8](repeating: 0, count: 8),
+                                    queueSizes: [64, 64])
+        short.attach(SimNetModel())
+        let rig3 = try makeRig(.pciModern, device: short)
+        #expect(throws: VirtioError.badConfiguration(offset: 8)) { try VirtioNet(transport: rig3.transport, memory: rig3.memory) }
+        #expect(short.status & 0x80 != 0 || short.status == 0)
     }
 
     @Test("receive pool exhaustion holds frames at the device until buffers are re-posted", arguments: TransportKind.allCases)
