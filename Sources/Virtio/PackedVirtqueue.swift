@@ -72,6 +72,7 @@ public final class PackedVirtqueue: Virtqueue {
     private var lastUsed: UInt16 = 0
     private var usedWrap = true
     private var cachedNext: VirtqueueCompletion?
+    private var memoryAbandoned = false
 
     /// Bytes of shared memory a packed queue of `size` entries needs: ring, driver area, device area.
     public static func memoryLayout(size: Int) -> (driverOffset: Int, deviceOffset: Int, total: Int) {
@@ -105,8 +106,11 @@ public final class PackedVirtqueue: Virtqueue {
 
     deinit {
         buffers.deallocate()
-        memory.deallocate(ringPointer)
+        if !memoryAbandoned { memory.deallocate(ringPointer) }
     }
+
+    /// See `Virtqueue`.
+    public func abandonMemory() { memoryAbandoned = true }
 
     // MARK: Submitting
 

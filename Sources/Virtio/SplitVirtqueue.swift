@@ -158,6 +158,7 @@ public final class SplitVirtqueue {
     private var lastUsedIndex: UInt16 = 0
     /// The validated next used element, once read: it is consumed as read, never re-read from shared memory.
     private var cachedNext: VirtqueueCompletion?
+    private var memoryAbandoned = false
 
     /// Bytes of shared memory a queue of `size` entries needs in `layout` (the descriptor table, the available
     /// ring with `used_event`, and the used ring with `avail_event`, aligned as the layout demands).
@@ -215,8 +216,11 @@ public final class SplitVirtqueue {
     deinit {
         links.deallocate()
         heads.deallocate()
-        memory.deallocate(ringPointer)
+        if !memoryAbandoned { memory.deallocate(ringPointer) }
     }
+
+    /// See `Virtqueue`.
+    public func abandonMemory() { memoryAbandoned = true }
 
     // MARK: Submitting
 

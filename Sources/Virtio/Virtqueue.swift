@@ -59,6 +59,9 @@ public protocol Virtqueue: AnyObject {
     func markBroken()
     /// Returns every chain in flight (after a device reset), calling `body` with each token.
     func reclaimAll(_ body: (UInt32) -> Void)
+    /// Keeps the ring memory allocated forever instead of returning it to `DMAMemory` on deinit: for a device
+    /// that did not acknowledge a reset and so might still write to it.
+    func abandonMemory()
 }
 
 extension SplitVirtqueue: Virtqueue {}

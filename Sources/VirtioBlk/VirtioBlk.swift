@@ -288,7 +288,14 @@ public final class VirtioBlk: BlockDevice {
     }
 
     deinit {
-        transport.writeStatus([])  // stop the device before its memory goes away
+        // Stop the device (and wait for it) before its memory goes away; if it never finishes the reset it might
+        // still write, so the memory is then never handed back.
+        do throws(VirtioError) {
+            try VirtioSetup.reset(transport)
+        } catch {
+            queue.abandonMemory()
+            return
+        }
         memory.deallocate(slotMemory)
     }
 

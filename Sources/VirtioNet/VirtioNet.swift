@@ -252,11 +252,18 @@ public final class VirtioNet: NetworkDevice {
     }
 
     deinit {
-        // The device must not touch the buffers after they are freed: reset it first.
-        transport.writeStatus([])
+        reassembly?.deallocate()
+        // The device must not touch the buffers after they are freed: reset it first. A device that does not
+        // finish its reset might still write to them, so then they (and the rings) are never handed back.
+        do throws(VirtioError) {
+            try VirtioSetup.reset(transport)
+        } catch {
+            receiveQueue.abandonMemory()
+            transmitQueue.abandonMemory()
+            return
+        }
         memory.deallocate(receivePool)
         memory.deallocate(transmitPool)
-        reassembly?.deallocate()
     }
 
     private static func abandon(_ transport: any VirtioTransport) {

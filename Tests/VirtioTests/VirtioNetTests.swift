@@ -390,6 +390,13 @@ struct VirtioNetTests {
         }
         #expect(device.status == 0)
         #expect(rig.memory.liveAllocations == 0)
+        // A device that never finishes its reset might still write: its memory is never handed back.
+        do {
+            let net = try VirtioNet(transport: rig.transport, memory: rig.memory)
+            #expect(net.transmit(length: 60) { _ in })
+            device.stuckStatus = true
+        }
+        #expect(rig.memory.liveAllocations == 4)
     }
 
     @Test("packed virtqueues: echo and mergeable buffers", arguments: [TransportKind.mmio2, .pciModern], [false, true])
