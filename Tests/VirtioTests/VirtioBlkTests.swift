@@ -367,4 +367,40 @@ struct VirtioBlkTests {
         #expect(blk.deviceFaults == 0 && blk.queue.faults.total == 0)
         #expect(rig.memory.allCanariesIntact)
     }
+
+    @Test("differential: random operations through `any BlockDevice` agree with MemoryBlockDevice",
+          arguments: [TransportKind.mmio1, .pciModern])
+    func differential(kind: TransportKind) throws {
+        let (device, _) = makeBlkDevice(kind, sectors: 256, sizeMax: 2048, segMax: 3)
+        let rig = try makeRig(kind, device: device)
+        let virtio: any BlockDevice = try VirtioBlk(transport: rig.transport, memory: rig.memory)
+        let model: any BlockDevice = MemoryBlockDevice(blockCount: 256)
+        let random = SeededEntropy(seed: 2024)
+        func outcome(_ body: () throws(BlockDeviceError) -> Void) -> BlockDeviceError? {
+            do throws(BlockDeviceError) { try body(); return nil } catch { return error }
+        }
+        for step in 0..<400 {
+            let block = random.nextValue() % 270
+            let bytes = Int(random.nextValue() % 24) * 512 + (random.nextValue() % 10 == 0 ? 100 : 0)
+            let a = DMABuffer(max(bytes, 1)), b = DMABuffer(max(bytes, 1))
+            let viewA = UnsafeMutableRawBufferPointer(rebasing: a.mutable[0..<bytes])
+            let viewB = UnsafeMutableRawBufferPointer(rebasing: b.mutable[0..<bytes])
+            switch random.nextValue() % 3 {
+            case 0:
+                let data = pattern(bytes, seed: UInt64(step))
+                a.set(data); b.set(data)
+                let e1 = outcome { () throws(BlockDeviceError) in try virtio.write(block: block, from: UnsafeRawBufferPointer(viewA)) }
+                let e2 = outcome { () throws(BlockDeviceError) in try model.write(block: block, from: UnsafeRawBufferPointer(viewB)) }
+                #expect(e1 == e2)
+            case 1:
+                let e1 = outcome { () throws(BlockDeviceError) in try virtio.read(block: block, into: viewA) }
+                let e2 = outcome { () throws(BlockDeviceError) in try model.read(block: block, into: viewB) }
+                #expect(e1 == e2)
+                #expect(a.bytes == b.bytes)
+            default:
+                #expect(outcome { () throws(BlockDeviceError) in try virtio.flush() } == nil)
+            }
+        }
+        #expect(virtio.blockCount == model.blockCount && virtio.blockSize == model.blockSize)
+    }
 }

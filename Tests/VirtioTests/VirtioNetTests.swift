@@ -47,19 +47,21 @@ struct VirtioNetTests {
         let (device, model) = makeNetDevice(kind)
         let rig = try makeRig(kind, device: device)
         let net = try VirtioNet(transport: rig.transport, memory: rig.memory)
+        let nic: any NetworkDevice = net  // as the network stack sees it
         var sent: [[UInt8]] = []
         var received: [[UInt8]] = []
         var bytes: UInt64 = 0
         for i in 0..<600 {  // several times the pool and queue sizes
             let frame = ethernetFrame(60 + (i * 37) % 1455, seed: UInt64(i))
-            #expect(net.transmit(length: frame.count) { $0.copyBytes(from: frame) })
+            #expect(nic.transmit(length: frame.count) { $0.copyBytes(from: frame) })
             sent.append(frame)
             bytes += UInt64(frame.count)
-            if i % 3 == 2 { while net.receive({ received.append(Array($0)) }) {} }
+            if i % 3 == 2 { while nic.receive({ received.append(Array($0)) }) {} }
         }
-        while net.receive({ received.append(Array($0)) }) {}
+        while nic.receive({ received.append(Array($0)) }) {}
         #expect(received == sent)
-        let s = net.statistics
+        #expect(nic.mtu == 1500 && nic.isLinkUp && nic.macAddress == MACAddress(0x52, 0x54, 0x00, 0x12, 0x34, 0x56))
+        let s = nic.statistics
         #expect(s.transmittedPackets == 600 && s.transmittedBytes == bytes)
         #expect(s.receivedPackets == 600 && s.receivedBytes == bytes)
         #expect(s.errors == 0 && s.receiveDrops == 0 && s.transmitDrops == 0)
