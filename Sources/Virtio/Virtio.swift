@@ -1,1 +1,0 @@
-// Virtio: see the module documentation.
