@@ -83,24 +83,26 @@ public struct TCPSecrets: Sendable {
     /// One cookie period: a cookie stays valid for this period and the next (64 to 128 seconds).
     static let cookiePeriodNanoseconds: UInt64 = 64_000_000_000
 
-    func cookieHash(_ tuple: TCPFourTuple, peerISN: TCPSeqNumber, period: UInt64) -> UInt32 {
+    func cookieHash(_ tuple: TCPFourTuple, peerISN: TCPSeqNumber, period: UInt64, mssIndex: Int) -> UInt32 {
         var h = cookieKey.hasher
         tuple.feed(&h)
         h.write(peerISN.rawValue)
         h.write(period)
+        h.write(UInt8(truncatingIfNeeded: mssIndex))
         return UInt32(truncatingIfNeeded: h.finalize())
     }
 
     /// A SYN cookie (RFC 4987 §3.6): our initial sequence number when the SYN queue is full, so that no state is
     /// kept until the handshake's final ACK returns it.
     ///
-    /// Layout (most significant first): 24 bits of keyed hash over the tuple, the peer's ISN and the time period;
-    /// 5 bits of the period counter; 3 bits indexing `cookieMSSTable`.
+    /// Layout (most significant first): 24 bits of keyed hash over the tuple, the peer's ISN, the time period
+    /// and the MSS index; 5 bits of the period counter; 3 bits indexing `cookieMSSTable`. Altering any bit of
+    /// the low byte changes the hash input, so forged variants fail validation.
     public func synCookie(_ tuple: TCPFourTuple, peerISN: TCPSeqNumber, peerMSS: Int, now: Instant) -> TCPSeqNumber {
         let period = now.nanoseconds / Self.cookiePeriodNanoseconds
         var index = 0
         for (i, value) in Self.cookieMSSTable.enumerated() where Int(value) <= peerMSS { index = i }
-        let hash = cookieHash(tuple, peerISN: peerISN, period: period)
+        let hash = cookieHash(tuple, peerISN: peerISN, period: period, mssIndex: index)
         return TCPSeqNumber((hash & 0xFFFF_FF00) | UInt32(period & 0x1F) << 3 | UInt32(index))
     }
 
@@ -115,7 +117,7 @@ public struct TCPSecrets: Sendable {
         for age in 0..<UInt64(2) where current >= age {
             let period = current - age
             guard period & 0x1F == counter else { continue }
-            if cookieHash(tuple, peerISN: peerISN, period: period) & 0xFFFF_FF00 == cookie.rawValue & 0xFFFF_FF00 {
+            if cookieHash(tuple, peerISN: peerISN, period: period, mssIndex: index) & 0xFFFF_FF00 == cookie.rawValue & 0xFFFF_FF00 {
                 return Int(Self.cookieMSSTable[index])
             }
         }
