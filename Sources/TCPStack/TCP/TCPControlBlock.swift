@@ -671,6 +671,7 @@ final class TCPControlBlock {
             if seg.payload.count > room {
                 seg.payload = UnsafeRawBufferPointer(rebasing: seg.payload[0..<max(room, 0)])
                 seg.flags.remove(.fin)
+                ackNow = true       // tell the sender at once how much was taken
             }
         }
         // TS.Recent update (RFC 7323 §4.3).
