@@ -38,6 +38,12 @@ final class TCPControlBlock {
     var outputRequested = false
     /// Set when the IPv4 layer refused a segment; the engine retries soon.
     private(set) var outputBlocked = false
+    /// Engine bookkeeping: the deadline under which this block sits in the engine's timer heap.
+    var scheduledDeadline: Instant?
+    /// Engine bookkeeping: the block is in the engine's pending-output list.
+    var outputQueued = false
+    /// Engine bookkeeping: the block is in the engine's blocked-output retry list.
+    var retryQueued = false
 
     // MARK: Settings
     var noDelay: Bool
@@ -347,10 +353,15 @@ final class TCPControlBlock {
     /// The earliest armed timer.
     var earliestDeadline: Instant? {
         var earliest: Instant? = nil
-        for d in [rtoDeadline, persistDeadline, delayedAckDeadline, keepaliveDeadline, timeWaitDeadline,
-                  finWait2Deadline] {
+        @inline(__always) func consider(_ d: Instant?) {
             if let d, earliest == nil || d < earliest! { earliest = d }
         }
+        consider(rtoDeadline)
+        consider(persistDeadline)
+        consider(delayedAckDeadline)
+        consider(keepaliveDeadline)
+        consider(timeWaitDeadline)
+        consider(finWait2Deadline)
         return earliest
     }
 

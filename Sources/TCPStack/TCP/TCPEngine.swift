@@ -68,6 +68,12 @@ public final class TCPEngine: IPv4TransportHandler {
         }
     }
 
+    private struct TimerEntry {
+        var deadline: Instant
+        var slot: Int
+        var generation: UInt32
+    }
+
     private struct ListenerSlot {
         var listener: Listener?
         var generation: UInt32
@@ -80,6 +86,15 @@ public final class TCPEngine: IPv4TransportHandler {
     private var listenerByPort: [UInt16: Int] = [:]
     private var events: [TCPEvent] = []
     private var eventHead = 0
+    /// Connections' earliest deadlines, as a binary min-heap. Entries go stale when a connection's deadline
+    /// moves or it is released; stale entries are skipped when they reach the top.
+    private var timers: [TimerEntry] = []
+    /// Connections with output requested by an application call since the last poll.
+    private var pendingOutput: [Int] = []
+    /// Connections whose last output the IPv4 layer refused; retried at `retryAt`.
+    private var blockedOutput: [Int] = []
+    private var retryAt: Instant?
+    private var scratch: [Int] = []
     private var lastNow = Instant.zero
     private var portCounter: UInt32 = 0
     private var liveConnections = 0
@@ -217,13 +232,18 @@ public final class TCPEngine: IPv4TransportHandler {
     /// Queues bytes for sending (RFC 9293 §3.10.2) and returns how many the send buffer took; 0 means the
     /// buffer is full (wait for `.writable`). Data queued before the handshake completes is sent after it.
     public func send(_ handle: TCPConnectionHandle, _ bytes: UnsafeRawBufferPointer) throws(TCPError) -> Int {
-        try sendable(handle).enqueue(bytes)
+        let tcb = try sendable(handle)
+        let n = tcb.enqueue(bytes)
+        schedule(tcb)
+        return n
     }
 
     /// `send` for an array.
     public func send(_ handle: TCPConnectionHandle, _ bytes: [UInt8]) throws(TCPError) -> Int {
         let tcb = try sendable(handle)
-        return bytes.withUnsafeBytes { tcb.enqueue($0) }
+        let n = bytes.withUnsafeBytes { tcb.enqueue($0) }
+        schedule(tcb)
+        return n
     }
 
     private func sendable(_ handle: TCPConnectionHandle) throws(TCPError) -> TCPControlBlock {
@@ -250,7 +270,10 @@ public final class TCPEngine: IPv4TransportHandler {
         let tcb = try lookup(handle)
         if buffer.isEmpty { return .bytes(0) }
         let n = tcb.dequeue(into: buffer)
-        if n > 0 { return .bytes(n) }
+        if n > 0 {
+            schedule(tcb)
+            return .bytes(n)
+        }
         if tcb.peerFinReceived { return .endOfStream }
         if let error = tcb.error { throw error }
         if tcb.state == .closed { return .endOfStream }
@@ -320,11 +343,14 @@ public final class TCPEngine: IPv4TransportHandler {
         let tcb = try lookup(handle)
         tcb.noDelay = noDelay
         tcb.outputRequested = true
+        schedule(tcb)
     }
 
     /// Enables keepalive with the given setting, or disables it with nil.
     public func setKeepalive(_ handle: TCPConnectionHandle, _ keepalive: TCPKeepalive?) throws(TCPError) {
-        try lookup(handle).setKeepalive(keepalive, now: lastNow)
+        let tcb = try lookup(handle)
+        tcb.setKeepalive(keepalive, now: lastNow)
+        schedule(tcb)
     }
 
     /// The next handle whose readiness may have changed, or nil. Each handle is queued at most once until it is
@@ -410,39 +436,62 @@ public final class TCPEngine: IPv4TransportHandler {
         resetForNoConnection(segment, tuple: tuple, send: send)
     }
 
-    /// Runs expired timers and sends everything due.
+    /// Runs expired timers and sends everything due. Visits only connections with an expired timer or
+    /// requested output, so its cost does not grow with idle connections.
     public func poll(now: Instant, send: IPv4Send) {
         advanceTime(now)
         shared.flushResets(send: send)
-        var i = 0
-        while i < slots.count {
-            if let tcb = slots[i].tcb {
-                tcb.runTimers(now: now)
+        while let top = validTimerTop(), top.deadline <= now {
+            popTimer()
+            guard let tcb = slots[top.slot].tcb else { continue }
+            tcb.scheduledDeadline = nil
+            tcb.runTimers(now: now)
+            tcb.output(now: now, send: send)
+            settle(tcb)
+        }
+        if !pendingOutput.isEmpty {
+            swap(&scratch, &pendingOutput)
+            for slot in scratch {
+                guard let tcb = slots[slot].tcb else { continue }
+                tcb.outputQueued = false
                 tcb.output(now: now, send: send)
                 settle(tcb)
             }
-            i += 1
+            scratch.removeAll(keepingCapacity: true)
+        }
+        if let retry = retryAt, retry <= now {
+            retryAt = nil
+            swap(&scratch, &blockedOutput)
+            for slot in scratch {
+                guard let tcb = slots[slot].tcb else { continue }
+                tcb.retryQueued = false
+                tcb.output(now: now, send: send)
+                settle(tcb)
+            }
+            scratch.removeAll(keepingCapacity: true)
         }
         shared.flushResets(send: send)
     }
 
-    /// When `poll` next has work: the earliest timer, or the last instant seen if output is waiting.
-    /// Computed by a scan over the connections.
+    /// When `poll` next has work: the earliest connection timer, the last instant seen if output or a RST is
+    /// waiting, or the retry time of refused output. O(1) amortized.
     public var nextDeadline: Instant? {
-        var best: Instant? = shared.pendingResets.isEmpty ? nil : lastNow
-        func consider(_ d: Instant) {
-            if best == nil || d < best! { best = d }
+        var best: Instant? = validTimerTop()?.deadline
+        if !pendingOutput.isEmpty || !shared.pendingResets.isEmpty {
+            if best == nil || lastNow < best! { best = lastNow }
         }
-        for slot in slots {
-            guard let tcb = slot.tcb else { continue }
-            if tcb.outputRequested { consider(lastNow) }
-            if tcb.outputBlocked { consider(lastNow + .milliseconds(1)) }
-            if let d = tcb.earliestDeadline { consider(d) }
-        }
+        if let retry = retryAt, best == nil || retry < best! { best = retry }
         return best
     }
 
     // MARK: - Internals
+
+    /// Entries in the four-tuple demultiplexing table (for tests: no state may outlive its connection).
+    var demultiplexEntries: Int { table.count }
+    /// Connection slots allocated so far (reused after release); bounded by the peak number of connections.
+    var slotCapacity: Int { slots.count }
+    /// Events queued and not yet taken.
+    var pendingEvents: Int { events.count - eventHead }
 
     private func advanceTime(_ now: Instant) {
         if lastNow < now { lastNow = now }
@@ -462,6 +511,85 @@ public final class TCPEngine: IPv4TransportHandler {
         return listener
     }
 
+    // MARK: Timer heap
+
+    private func timerIsCurrent(_ entry: TimerEntry) -> Bool {
+        guard slots[entry.slot].generation == entry.generation, let tcb = slots[entry.slot].tcb else { return false }
+        return tcb.scheduledDeadline == entry.deadline
+    }
+
+    /// The heap's top after discarding stale entries.
+    private func validTimerTop() -> TimerEntry? {
+        while let top = timers.first {
+            if timerIsCurrent(top) { return top }
+            popTimer()
+        }
+        return nil
+    }
+
+    private func pushTimer(_ entry: TimerEntry) {
+        timers.append(entry)
+        var i = timers.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard timers[i].deadline < timers[parent].deadline else { break }
+            timers.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    private func popTimer() {
+        guard !timers.isEmpty else { return }
+        let last = timers.removeLast()
+        guard !timers.isEmpty else { return }
+        timers[0] = last
+        var i = 0
+        while true {
+            let l = 2 * i + 1
+            let r = l + 1
+            var smallest = i
+            if l < timers.count && timers[l].deadline < timers[smallest].deadline { smallest = l }
+            if r < timers.count && timers[r].deadline < timers[smallest].deadline { smallest = r }
+            if smallest == i { break }
+            timers.swapAt(i, smallest)
+            i = smallest
+        }
+    }
+
+    /// Rebuilds the heap from the live connections when stale entries dominate it.
+    private func compactTimers() {
+        timers.removeAll(keepingCapacity: true)
+        for (slot, entry) in slots.enumerated() {
+            if let tcb = entry.tcb, let d = tcb.scheduledDeadline {
+                pushTimer(TimerEntry(deadline: d, slot: slot, generation: entry.generation))
+            }
+        }
+    }
+
+    /// Puts a connection where `poll` will find it: in the timer heap under its earliest deadline, in the
+    /// pending-output list if an application call left work, in the retry list if output was refused.
+    private func schedule(_ tcb: TCPControlBlock) {
+        let slot = tcb.slot
+        let deadline = tcb.earliestDeadline
+        if deadline != tcb.scheduledDeadline {
+            tcb.scheduledDeadline = deadline
+            if let deadline {
+                pushTimer(TimerEntry(deadline: deadline, slot: slot, generation: slots[slot].generation))
+                if timers.count > 2 * liveConnections + 64 { compactTimers() }
+            }
+        }
+        if tcb.outputRequested && !tcb.outputQueued {
+            tcb.outputQueued = true
+            pendingOutput.append(slot)
+        }
+        if tcb.outputBlocked && !tcb.retryQueued {
+            tcb.retryQueued = true
+            blockedOutput.append(slot)
+            let retry = lastNow + .milliseconds(1)
+            if retryAt == nil || retry < retryAt! { retryAt = retry }
+        }
+    }
+
     private func insert(_ tcb: TCPControlBlock) -> Int {
         let slot: Int
         if let free = freeSlots.popLast() {
@@ -474,6 +602,7 @@ public final class TCPEngine: IPv4TransportHandler {
         tcb.slot = slot
         table[tcb.tuple] = slot
         liveConnections += 1
+        schedule(tcb)
         return slot
     }
 
@@ -490,6 +619,9 @@ public final class TCPEngine: IPv4TransportHandler {
         slots[slot].generation &+= 1
         freeSlots.append(slot)
         liveConnections -= 1
+        tcb.scheduledDeadline = nil
+        if tcb.outputQueued { pendingOutput.removeAll { $0 == slot } }
+        if tcb.retryQueued { blockedOutput.removeAll { $0 == slot } }
     }
 
     /// Bookkeeping after a connection did something: completed handshakes move to the accept queue, closed
@@ -520,6 +652,7 @@ public final class TCPEngine: IPv4TransportHandler {
                                                               generation: slots[tcb.slot].generation)))
             }
         }
+        schedule(tcb)
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one).
