@@ -442,11 +442,13 @@ final class TCPControlBlock {
         return false
     }
 
-    /// ABORT (RFC 9293 §3.10.5): send RST in synchronized states and SYN-RECEIVED, then CLOSED.
+    /// ABORT (RFC 9293 §3.10.5): send RST in synchronized states and SYN-RECEIVED, then CLOSED. The RST
+    /// carries SND.MAX, the peer's RCV.NXT when all our data arrived; otherwise the peer answers with a
+    /// challenge ACK (RFC 5961 §3.2), which our closed port answers with an exactly matching RST.
     func abort(now: Instant) {
         switch state {
         case .synReceived, .established, .finWait1, .finWait2, .closeWait:
-            shared.queueReset(tuple, seq: sndNxt, ack: nil)
+            shared.queueReset(tuple, seq: sndMax, ack: nil)
         default:
             break
         }
@@ -762,7 +764,7 @@ final class TCPControlBlock {
             case .established, .finWait1, .finWait2:
                 if owner == .orphan {
                     // Nobody will read this (RFC 2525 §2.17): reset instead of silently discarding.
-                    shared.queueReset(tuple, seq: sndNxt, ack: nil)
+                    shared.queueReset(tuple, seq: sndMax, ack: nil)
                     fail(.aborted)
                     return
                 }
@@ -1041,7 +1043,7 @@ final class TCPControlBlock {
             persistDeadline = nil
             probesUnanswered += 1
             if probesUnanswered > shared.configuration.maximumRetransmissions {
-                shared.queueReset(tuple, seq: sndNxt, ack: nil)
+                shared.queueReset(tuple, seq: sndMax, ack: nil)
                 fail(.timedOut)
                 return
             }
@@ -1081,7 +1083,7 @@ final class TCPControlBlock {
             consecutiveTimeouts += 1
             timeoutCount += 1
             if consecutiveTimeouts > shared.configuration.maximumRetransmissions {
-                shared.queueReset(tuple, seq: sndNxt, ack: nil)
+                shared.queueReset(tuple, seq: sndMax, ack: nil)
                 fail(.timedOut)
                 return
             }

@@ -145,7 +145,6 @@ public final class TCPEngine: IPv4TransportHandler {
     /// Takes the oldest established connection from the listener's queue, or nil if there is none yet.
     public func accept(_ handle: TCPListenerHandle) throws(TCPError) -> TCPConnectionHandle? {
         let listener = try lookup(handle)
-        listener.eventQueued = false
         while !listener.acceptQueue.isEmpty {
             let slot = listener.acceptQueue.removeFirst()
             guard let tcb = slots[slot].tcb else { continue }
