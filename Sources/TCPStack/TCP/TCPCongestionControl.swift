@@ -100,7 +100,9 @@ let tcpMaximumWindow = 1 << 30
 /// sets cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS) (RFC 6582 §3.2 step 3, option 1); a timeout sets
 /// cwnd to the loss window of one SMSS.
 public final class TCPNewReno: TCPCongestionControl {
+    /// cwnd in bytes (see `TCPCongestionControl`).
     public private(set) var congestionWindow: Int
+    /// ssthresh in bytes; "infinite" (1 GiB) until the first loss.
     public private(set) var slowStartThreshold: Int = tcpMaximumWindow
     private var mss: Int
     private var bytesAckedInAvoidance = 0
@@ -111,14 +113,17 @@ public final class TCPNewReno: TCPCongestionControl {
         congestionWindow = tcpInitialWindow(mss: self.mss)
     }
 
+    /// Always "newreno".
     public var name: String { "newreno" }
 
+    /// Sets the initial window for the now-known MSS (RFC 5681 §3.1).
     public func start(maximumSegmentSize: Int, now: Instant) {
         mss = max(maximumSegmentSize, 1)
         congestionWindow = tcpInitialWindow(mss: mss)
         bytesAckedInAvoidance = 0
     }
 
+    /// Slow start or congestion avoidance growth for newly acknowledged bytes.
     public func onAcknowledgment(_ event: TCPAckEvent) {
         let n = max(event.bytesAcknowledged, 0)
         if congestionWindow < slowStartThreshold {
@@ -132,22 +137,26 @@ public final class TCPNewReno: TCPCongestionControl {
         }
     }
 
+    /// Multiplicative decrease on entering fast recovery.
     public func onFastRecoveryEntered(flightSize: Int, now: Instant) {
         slowStartThreshold = max(flightSize / 2, 2 * mss)
         congestionWindow = slowStartThreshold
         bytesAckedInAvoidance = 0
     }
 
+    /// Window after the recovery point is acknowledged.
     public func onFastRecoveryExited(flightSize: Int, now: Instant) {
         congestionWindow = max(min(slowStartThreshold, max(flightSize, mss) + mss), mss)
     }
 
+    /// Loss window after a retransmission timeout.
     public func onRetransmissionTimeout(flightSize: Int, firstTimeout: Bool, now: Instant) {
         if firstTimeout { slowStartThreshold = max(flightSize / 2, 2 * mss) }
         congestionWindow = mss
         bytesAckedInAvoidance = 0
     }
 
+    /// Restart window after idleness (RFC 5681 §4.1).
     public func onIdleRestart(now: Instant) {
         congestionWindow = min(congestionWindow, tcpInitialWindow(mss: mss))
     }
@@ -181,9 +190,12 @@ public final class TCPCubic: TCPCongestionControl {
         ssthresh = Double(tcpMaximumWindow)
     }
 
+    /// Always "cubic".
     public var name: String { "cubic" }
 
+    /// cwnd in bytes (see `TCPCongestionControl`).
     public var congestionWindow: Int { Self.bytes(cwnd, mss: mss) }
+    /// ssthresh in bytes; "infinite" (1 GiB) until the first loss.
     public var slowStartThreshold: Int { Self.bytes(ssthresh, mss: mss) }
 
     /// Segments to bytes, clamped to [1 segment, 1 GiB] (never traps on NaN or overflow).
@@ -207,6 +219,7 @@ public final class TCPCubic: TCPCongestionControl {
         return x < 0 ? -y : y
     }
 
+    /// Sets the initial window for the now-known MSS (RFC 5681 §3.1).
     public func start(maximumSegmentSize: Int, now: Instant) {
         mss = max(maximumSegmentSize, 1)
         cwnd = Double(tcpInitialWindow(mss: mss)) / Double(mss)
@@ -218,6 +231,7 @@ public final class TCPCubic: TCPCongestionControl {
         return Self.c * d * d * d + wMax
     }
 
+    /// Slow start or congestion avoidance growth for newly acknowledged bytes.
     public func onAcknowledgment(_ event: TCPAckEvent) {
         let acked = Double(max(event.bytesAcknowledged, 0)) / Double(mss)
         if cwnd < ssthresh {
@@ -257,16 +271,19 @@ public final class TCPCubic: TCPCongestionControl {
         ssthresh = max(flight * Self.beta, 2)
     }
 
+    /// Multiplicative decrease on entering fast recovery.
     public func onFastRecoveryEntered(flightSize: Int, now: Instant) {
         reduce(flightSize: flightSize)
         cwnd = ssthresh
     }
 
+    /// Window after the recovery point is acknowledged.
     public func onFastRecoveryExited(flightSize: Int, now: Instant) {
         let flight = Double(max(flightSize, mss)) / Double(mss)
         cwnd = max(min(ssthresh, flight + 1), 1)
     }
 
+    /// Loss window after a retransmission timeout.
     public func onRetransmissionTimeout(flightSize: Int, firstTimeout: Bool, now: Instant) {
         if firstTimeout {
             reduce(flightSize: flightSize)
@@ -276,6 +293,7 @@ public final class TCPCubic: TCPCongestionControl {
         cwnd = 1
     }
 
+    /// Restart window after idleness (RFC 5681 §4.1).
     public func onIdleRestart(now: Instant) {
         let restart = Double(tcpInitialWindow(mss: mss)) / Double(mss)
         if cwnd > restart { cwnd = restart }

@@ -8,6 +8,7 @@ import Interfaces
 
 /// The control bits of a TCP header (RFC 9293 §3.1; ECE and CWR from RFC 3168).
 public struct TCPFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    /// The bits as carried.
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -56,6 +57,7 @@ public enum TCPParseError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A known option has the wrong length for its kind.
     case badOptionLength(kind: UInt8, length: Int)
 
+    /// A readable rendering for logs.
     public var description: String {
         switch self {
         case .truncatedHeader(let length): return "TCP header truncated (\(length) bytes)"
@@ -80,6 +82,7 @@ public struct TCPSackBlock: Hashable, Sendable, CustomStringConvertible {
         self.end = end
     }
 
+    /// A readable rendering for logs.
     public var description: String { "[\(start),\(end))" }
 }
 
@@ -129,12 +132,14 @@ public struct TCPSackBlockList: Hashable, Sendable {
     /// Removes every block.
     public mutating func removeAll() { count = 0 }
 
+    /// Equal when the same blocks are held in the same order.
     public static func == (a: TCPSackBlockList, b: TCPSackBlockList) -> Bool {
         guard a.count == b.count else { return false }
         for i in 0..<a.count where a[i] != b[i] { return false }
         return true
     }
 
+    /// Hashes the held blocks.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(count)
         for i in 0..<count { hasher.combine(self[i]) }

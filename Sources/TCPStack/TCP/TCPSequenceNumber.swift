@@ -56,5 +56,6 @@ public struct TCPSeqNumber: Hashable, Comparable, Sendable, CustomStringConverti
         rawValue &- start.rawValue < end.rawValue &- start.rawValue
     }
 
+    /// A readable rendering for logs.
     public var description: String { "\(rawValue)" }
 }

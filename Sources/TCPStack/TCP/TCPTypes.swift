@@ -33,6 +33,7 @@ public enum TCPState: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A readable rendering for logs.
     public var description: String {
         switch self {
         case .closed: return "CLOSED"
@@ -77,6 +78,7 @@ public enum TCPError: Error, Equatable, Sendable, CustomStringConvertible {
     /// No local address configured for the connection.
     case noLocalAddress
 
+    /// A readable rendering for logs.
     public var description: String {
         switch self {
         case .invalidHandle: return "invalid handle"
@@ -119,6 +121,7 @@ public enum TCPEvent: Hashable, Sendable, CustomStringConvertible {
     /// A listener has a connection to accept.
     case listener(TCPListenerHandle)
 
+    /// A readable rendering for logs.
     public var description: String {
         switch self {
         case .connection(let h): return "event(\(h))"
@@ -129,6 +132,7 @@ public enum TCPEvent: Hashable, Sendable, CustomStringConvertible {
 
 /// What a handle is ready for.
 public struct TCPReadiness: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    /// The bits as carried.
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -143,6 +147,7 @@ public struct TCPReadiness: OptionSet, Hashable, Sendable, CustomStringConvertib
     /// The connection has failed or fully closed; nothing more will happen on it.
     public static let closed = TCPReadiness(rawValue: 16)
 
+    /// A readable rendering for logs.
     public var description: String {
         var parts: [String] = []
         if contains(.readable) { parts.append("readable") }
@@ -168,6 +173,7 @@ public enum TCPReceiveResult: Equatable, Sendable, CustomStringConvertible {
     /// The peer closed its side (FIN received) and every byte before it has been read.
     case endOfStream
 
+    /// A readable rendering for logs.
     public var description: String {
         switch self {
         case .bytes(let n): return "bytes(\(n))"
