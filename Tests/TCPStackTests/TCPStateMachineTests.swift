@@ -266,6 +266,62 @@ struct TCPStateMachineTests {
         #expect(h.engine.connectionCount == 0)
     }
 
+    @Test("shutdown in SYN-SENT: the FIN follows the handshake; close in SYN-SENT deletes the connection")
+    func closeBeforeEstablished() throws {
+        let h = EngineHarness()
+        let c = try h.engine.connect(to: h.remote, port: 80, now: h.now)
+        h.poll()
+        let syn = try #require(h.take().first)
+        _ = try h.engine.send(c, [1, 2])
+        try h.engine.shutdown(c)
+        #expect(try h.engine.state(of: c) == .synSent)
+        h.inject(h.header([.syn, .ack], seq: TCPSeqNumber(50), ack: syn.seq + 1, from: 80, to: syn.header.sourcePort))
+        #expect(try h.engine.state(of: c) == .finWait1)
+        let out = h.take()
+        #expect(out.count == 1 && out[0].payload == [1, 2] && out[0].flags.contains(.fin))
+
+        let c2 = try h.engine.connect(to: h.remote, port: 81, now: h.now)
+        h.poll()
+        _ = h.take()
+        try h.engine.close(c2)
+        #expect(h.engine.connectionCount == 1)   // only the first connection remains
+        h.runTimers(for: .seconds(10))
+        #expect(h.take().allSatisfy { $0.header.destinationPort != 81 })   // no SYN retransmissions
+    }
+
+    @Test("SYN-RECEIVED: a FIN riding on the handshake's final ACK goes straight to CLOSE-WAIT")
+    func finWithFinalAck() throws {
+        let h = EngineHarness()
+        let listener = try h.engine.listen(port: 80, backlog: 4)
+        h.inject(h.header(.syn, seq: TCPSeqNumber(100), options: EngineHarness.plainSynOptions()))
+        let synAck = try #require(h.take().first)
+        h.inject(h.header([.ack, .fin], seq: TCPSeqNumber(101), ack: synAck.seq + 1), payload: [7])
+        let c = try #require(try h.engine.accept(listener))
+        #expect(try h.engine.state(of: c) == .closeWait)
+        #expect(try h.receiveAll(c) == [7])
+        #expect(h.take().last?.ack == TCPSeqNumber(103))
+    }
+
+    @Test("a new SYN may reopen a four-tuple in TIME-WAIT when its sequence number is higher")
+    func timeWaitReuse() throws {
+        let h = EngineHarness()
+        let (listener, c, peer) = try h.establishPassive()
+        try h.engine.shutdown(c)
+        h.poll()
+        h.inject(h.header([.fin, .ack], seq: peer.seq, ack: peer.ack + 1))
+        #expect(try h.engine.state(of: c) == .timeWait)
+        try h.engine.close(c)
+        _ = h.take()
+        // An old duplicate SYN (lower sequence number) only gets the TIME-WAIT ACK.
+        h.inject(h.header(.syn, seq: peer.seq - 10, options: EngineHarness.plainSynOptions()))
+        #expect(h.take().first?.flags == .ack)
+        h.inject(h.header(.syn, seq: peer.seq + 100_000, options: EngineHarness.plainSynOptions()))
+        let synAck = try #require(h.take().first)
+        #expect(synAck.flags == [.syn, .ack])
+        h.inject(h.header(.ack, seq: peer.seq + 100_001, ack: synAck.seq + 1))
+        #expect(try h.engine.accept(listener) != nil)
+    }
+
     // MARK: Data
 
     @Test("delayed ACK: one segment waits up to 200 ms, two are acknowledged at once")

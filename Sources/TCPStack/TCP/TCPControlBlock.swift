@@ -485,7 +485,7 @@ final class TCPControlBlock {
         state = .established
         everEstablished = true
         if sendBuffer == nil { sendBuffer = TCPByteRing(capacity: sendBufferSize) }
-        if receiveBuffer == nil { receiveBuffer = TCPByteRing(capacity: receiveBufferSize) }
+        if receiveBuffer == nil && owner != .orphan { receiveBuffer = TCPByteRing(capacity: receiveBufferSize) }
         if synRetransmitted { rtt.resetIfUnmeasured(to: .seconds(3)) }   // RFC 6298 §5.7
         cc.start(maximumSegmentSize: sendMSS, now: now)
         recoverSeq = sndUna
