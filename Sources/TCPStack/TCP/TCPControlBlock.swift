@@ -1436,6 +1436,30 @@ final class TCPControlBlock {
 
     // MARK: Diagnostics
 
+    /// Checks the sequence-space and buffer invariants stated at the top of this type; returns a description
+    /// of the first one violated, or nil. For tests.
+    func invariantViolation() -> String? {
+        guard state != .closed && state != .synSent && state != .synReceived else { return nil }
+        if sndNxt < sndUna { return "sndNxt \(sndNxt) < sndUna \(sndUna)" }
+        if sndMax < sndNxt { return "sndMax \(sndMax) < sndNxt \(sndNxt)" }
+        if let buffer = sendBuffer {
+            let limit = buffer.count + (finQueued ? 1 : 0)
+            if sndMax - sndUna > limit { return "in flight \(sndMax - sndUna) exceeds queued \(limit)" }
+        }
+        if let ring = receiveBuffer {
+            if ring.count > ring.capacity { return "receive ring overfull" }
+            for r in reassembly.ranges {
+                if !(rcvNxt < r.start) { return "out-of-order range \(r.start) not above rcvNxt \(rcvNxt)" }
+                if r.end - rcvNxt > ring.capacity - ring.count { return "out-of-order range beyond the buffer" }
+            }
+        }
+        for r in scoreboard.ranges where r.start < sndUna || sndMax < r.end {
+            return "scoreboard range [\(r.start),\(r.end)) outside [\(sndUna),\(sndMax)]"
+        }
+        if rcvAdvEdge < rcvNxt && peerFinReceived == false { return "advertised edge behind rcvNxt" }
+        return nil
+    }
+
     var info: TCPConnectionInfo {
         TCPConnectionInfo(
             state: state, tuple: tuple, sendMSS: sendMSS, windowScaling: windowScaling, sendWindowShift: sndShift,

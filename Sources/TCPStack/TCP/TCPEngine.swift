@@ -491,6 +491,8 @@ public final class TCPEngine: IPv4TransportHandler {
     var slotCapacity: Int { slots.count }
     /// Events queued and not yet taken.
     var pendingEvents: Int { events.count - eventHead }
+    /// The control block behind an application handle (for tests that check internal invariants).
+    func controlBlock(_ handle: TCPConnectionHandle) -> TCPControlBlock? { try? lookup(handle) }
 
     private func advanceTime(_ now: Instant) {
         if lastNow < now { lastNow = now }
