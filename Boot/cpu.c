@@ -35,13 +35,14 @@ struct __attribute__((packed)) table_pointer {
     uint64_t base;
 };
 
-/* Each IST stack: one guard page, then the stack. Page-aligned so the guard can be unmapped on its own. */
+/* Each IST stack: one guard page, then the stack. The linker script places section .bss.ist on a page boundary,
+ * and every member is a whole number of pages, so each guard page can be unmapped on its own. */
 struct ist_stack {
     uint8_t guard[4096];
     uint8_t stack[SHIM_IST_STACK_SIZE];
-} __attribute__((aligned(4096)));
+};
 
-static struct ist_stack ist_stacks[SHIM_IST_COUNT];
+static struct ist_stack ist_stacks[SHIM_IST_COUNT] __attribute__((section(".bss.ist"), aligned(16)));
 static struct tss64 tss;
 static uint64_t gdt[5];
 static struct idt_gate idt[256];

@@ -73,12 +73,14 @@ pvh_start32:
     mov %edx, boot_entry_tsc_value + 4
     mov %ebx, boot_start_info_paddr
 
-    /* Zero .bss: page tables and stacks live there. Nothing below has used it yet. */
+    /* Zero .bss: page tables and stacks live there. Nothing below has used it yet. The linker script makes
+       both bounds 16-byte aligned, so it is cleared 4 bytes at a time (a quarter of the iterations). */
     mov $__bss_start, %edi
     mov $__bss_end, %ecx
     sub %edi, %ecx
+    shr $2, %ecx
     xor %eax, %eax
-    rep stosb
+    rep stosl
 
     /* PML4[0] -> PDPT; PDPT[0..3] -> 4 page directories covering 0..4 GiB. */
     mov $boot_pdpt, %eax
@@ -187,7 +189,7 @@ long_mode_entry:
 
 /* ---------------------------------------------------------------------------------------------- boot memory */
     .section .bss.boot, "aw", @nobits
-    .p2align 12
+    .p2align 4                              /* the linker script puts .bss.boot at the start of .bss, page-aligned */
 boot_pml4:      .skip 4096
 boot_pdpt:      .skip 4096
 boot_pd:        .skip 4096 * 4

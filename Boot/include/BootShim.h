@@ -78,6 +78,13 @@ static inline void shim_sti(void) { __asm__ volatile("sti" ::: "memory"); }
 static inline void shim_sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
 static inline void shim_hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
 static inline void shim_pause(void) { __asm__ volatile("pause"); }
+/* Unsigned division with the hardware's own behaviour: a zero divisor raises #DE (vector 0). Swift's `/` checks
+ * the divisor itself and traps first, so this is how a divide error is produced on purpose (boot tests). */
+static inline uint64_t shim_hardware_divide(uint64_t dividend, uint64_t divisor) {
+    uint64_t quotient, remainder = 0;
+    __asm__ volatile("divq %2" : "=a"(quotient), "+d"(remainder) : "r"(divisor), "a"(dividend) : "cc");
+    return quotient;
+}
 /* RDRAND / RDSEED: return 1 and store a value when the CPU delivered one (CF=1), 0 otherwise. */
 static inline int shim_rdrand64(uint64_t *out) {
     unsigned char ok; uint64_t v;

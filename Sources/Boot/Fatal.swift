@@ -52,7 +52,7 @@ public enum Fatal {
         out.write("*** exit status ")
         out.writeDecimal(UInt64(status.rawValue))
         out.write(" (")
-        out.write(status.description)
+        out.write(status.name)
         out.write(")\n")
         Machine.exit(status)
     }

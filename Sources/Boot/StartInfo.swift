@@ -74,6 +74,18 @@ public enum StartInfoError: Error, Equatable, CustomStringConvertible {
     /// A table or string the start info points to lies outside readable memory or is unterminated.
     case badPointer(what: StartInfoPart, address: UInt64)
 
+    /// The failure's kind and its key number, printable without allocating (boot-failure reports use this, so
+    /// images do not carry the formatting code of `description`).
+    public var brief: (what: StaticString, value: UInt64) {
+        switch self {
+        case .unreadable(let a): return ("start info outside readable memory at", a)
+        case .badMagic(let m): return ("bad start info magic (expected 0x336ec578):", UInt64(m))
+        case .noMemoryMap(let v): return ("start info has no memory map; version", UInt64(v))
+        case .tooManyEntries(_, let count, _): return ("too many memory map or module entries:", UInt64(count))
+        case .badPointer(_, let a): return ("a start info table is unreadable or unterminated at", a)
+        }
+    }
+
     /// A one-line explanation for boot failure reports.
     public var description: String {
         switch self {

@@ -56,6 +56,12 @@ public enum CPU {
         return result
     }
 
+    /// Unsigned 64-bit division by the `div` instruction: a zero divisor raises the CPU's divide error (#DE),
+    /// where Swift's `/` would trap in software first. For tests of the exception path.
+    @inline(never) public static func hardwareDivide(_ dividend: UInt64, _ divisor: UInt64) -> UInt64 {
+        shim_hardware_divide(dividend, divisor)
+    }
+
     /// One 64-bit value from RDSEED (true entropy), retried a few times, or nil if the CPU gave none.
     public static func rdseed() -> UInt64? {
         var value: UInt64 = 0

@@ -1,35 +1,36 @@
 /// The 8254 programmable interval timer, used once: to measure the TSC frequency when CPUID does not state it.
 ///
-/// Channel 2 is gated through port 0x61 and counts down from 0xFFFF at 1,193,182 Hz in mode 0 (interrupt on
-/// terminal count), so about 54.9 ms can be timed without interrupts; the counter is read with a latch command.
+/// Channel 0 is used because it needs no gate: on QEMU `microvm` there is no port 0x61 (the PC-speaker gate of
+/// channel 2). It runs in mode 2 (rate generator) from 0xFFFF at 1,193,182 Hz; its interrupt line stays masked,
+/// so it only serves as a counter that is read back with latch commands (Intel 8254 datasheet, "Counter Latch
+/// Command").
 public enum PIT {
     /// Input clock of the 8254, in Hz.
     public static let frequency: UInt64 = 1_193_182
+    /// Counts per period in mode 2 with a reload value of 0xFFFF.
+    public static let period: UInt64 = 0xFFFF
 
-    private static let channel2 = IOPort(0x42)
+    private static let channel0 = IOPort(0x40)
     private static let command = IOPort(0x43)
-    private static let gate = IOPort(0x61)
 
-    /// Starts channel 2 counting down from 0xFFFF. Returns immediately.
-    public static func startChannel2() {
-        let g = gate.read8()
-        gate.write8((g & 0xFC) | 0x01)       // gate on, speaker off
-        command.write8(0b1011_0000)           // channel 2, lobyte/hibyte, mode 0, binary
-        channel2.write8(0xFF)
-        channel2.write8(0xFF)
-        // Restart the count: the gate's rising edge reloads the counter in mode 0 only after the write.
-        gate.write8(gate.read8() & 0xFE)
-        gate.write8(gate.read8() | 0x01)
+    /// Starts channel 0 counting down from 0xFFFF, reloading at 1 (mode 2, binary).
+    public static func startChannel0() {
+        command.write8(0b0011_0100)  // channel 0, lobyte/hibyte access, mode 2, binary
+        channel0.write8(0xFF)
+        channel0.write8(0xFF)
     }
 
-    /// The current channel-2 count (counting down from 0xFFFF).
-    public static func readChannel2() -> UInt16 {
-        command.write8(0b1000_0000)           // latch channel 2
-        let low = UInt16(channel2.read8())
-        let high = UInt16(channel2.read8())
+    /// The current channel-0 count.
+    public static func readChannel0() -> UInt16 {
+        command.write8(0b0000_0000)  // latch channel 0
+        let low = UInt16(channel0.read8())
+        let high = UInt16(channel0.read8())
         return high << 8 | low
     }
 
-    /// Whether channel 2 has reached terminal count since `startChannel2()` (its OUT pin, port 0x61 bit 5).
-    public static var channel2Expired: Bool { gate.read8() & 0x20 != 0 }
+    /// Ticks elapsed from count `previous` to count `current` of a down-counter with the given period (the
+    /// counter may have reloaded once in between). Pure; host-tested.
+    public static func ticks(from previous: UInt16, to current: UInt16, period: UInt64 = period) -> UInt64 {
+        previous >= current ? UInt64(previous - current) : UInt64(previous) + period - UInt64(current)
+    }
 }

@@ -7,6 +7,9 @@ public protocol EntropySource: AnyObject {
     var quality: EntropyQuality { get }
     /// Fills `buffer` with random bytes.
     func fill(_ buffer: UnsafeMutableRawBufferPointer)
+    /// A random 64-bit value. (A requirement, not only an extension method, so that it can be called through
+    /// `any EntropySource` in Embedded Swift, which cannot specialize extension methods on existentials.)
+    func next64() -> UInt64
 }
 
 /// How an entropy source produces its bytes.
@@ -18,7 +21,7 @@ public enum EntropyQuality: Equatable, Sendable {
 }
 
 extension EntropySource {
-    /// A random 64-bit value.
+    /// Default: eight bytes from `fill`.
     public func next64() -> UInt64 {
         var value: UInt64 = 0
         withUnsafeMutableBytes(of: &value) { fill($0) }
@@ -37,7 +40,7 @@ public final class SeededEntropy: EntropySource {
     public var quality: EntropyQuality { .weak }
 
     /// The next SplitMix64 output.
-    public func nextValue() -> UInt64 {
+    public func next64() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -48,7 +51,7 @@ public final class SeededEntropy: EntropySource {
     public func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         var index = 0
         while index < buffer.count {
-            var word = nextValue()
+            var word = next64()
             for _ in 0..<8 where index < buffer.count {
                 buffer[index] = UInt8(truncatingIfNeeded: word)
                 word >>= 8

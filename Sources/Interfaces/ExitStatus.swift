@@ -34,8 +34,8 @@ public struct ExitStatus: Equatable, Hashable, Sendable, CustomStringConvertible
     /// A fault occurred while a previous fault was being reported.
     public static let nestedFault = ExitStatus(107)
 
-    /// A short name for reports, e.g. `"stack overflow"`.
-    public var description: String {
+    /// A short name for reports, e.g. `"stack overflow"`; `"application status"` for statuses without a name.
+    public var name: StaticString {
         switch rawValue {
         case 0: return "success"
         case 1: return "failure"
@@ -47,7 +47,10 @@ public struct ExitStatus: Equatable, Hashable, Sendable, CustomStringConvertible
         case 105: return "boot failure"
         case 106: return "boot returned"
         case 107: return "nested fault"
-        default: return "status \(rawValue)"
+        default: return "application status"
         }
     }
+
+    /// The name and the number, e.g. `"stack overflow (103)"`.
+    public var description: String { "\(name) (\(rawValue))" }
 }

@@ -9,14 +9,15 @@ public protocol Lock: AnyObject {
     func unlock()
 }
 
-extension Lock {
-    /// Runs `body` while holding the lock.
-    @inline(__always)
-    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        lock()
-        defer { unlock() }
-        return try body()
-    }
+/// Runs `body` while holding `lock`.
+///
+/// A free function rather than an extension method on purpose: Embedded Swift cannot specialize a generic
+/// extension method called through an existential (`any Lock`), and such a call would trap at run time.
+@inline(__always)
+public func withLock<T, E: Error>(_ lock: any Lock, _ body: () throws(E) -> T) throws(E) -> T {
+    lock.lock()
+    defer { lock.unlock() }
+    return try body()
 }
 
 /// A lock that does nothing: for components used by a single thread.

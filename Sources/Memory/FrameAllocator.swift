@@ -13,6 +13,17 @@ public enum FrameError: Error, Equatable, CustomStringConvertible {
     /// A frame being freed is not currently allocated (a double free).
     case notAllocated(UInt64)
 
+    /// The failure's kind and its key number, printable without allocating.
+    public var brief: (what: StaticString, value: UInt64) {
+        switch self {
+        case .noUsableMemory: return ("no usable memory", 0)
+        case .bitmapTooSmall(let needed, _): return ("frame bitmap too small; bytes needed:", UInt64(needed))
+        case .misaligned(let a): return ("address not 4 KiB-aligned:", a)
+        case .outOfRange(let a): return ("address outside managed RAM:", a)
+        case .notAllocated(let a): return ("frame not allocated:", a)
+        }
+    }
+
     public var description: String {
         switch self {
         case .noUsableMemory: return "no usable memory"
@@ -77,11 +88,30 @@ public struct FrameAllocator {
         for r in usable {
             let firstFrame = Int((r.lowerBound - base) / Self.frameSize)
             let count = Int((r.upperBound - r.lowerBound) / Self.frameSize)
-            for f in firstFrame..<(firstFrame + count) { words[f >> 6] &= ~(1 << UInt64(f & 63)) }
+            Self.clearBits(words, from: firstFrame, count: count)
             free += count
         }
         freeFrames = free
         usableFrames = free
+    }
+
+    /// Clears `count` bits starting at bit `first`: partial words bit by bit, whole words at once (a 4 GiB map
+    /// is a million frames; boot time depends on not touching them one at a time).
+    private static func clearBits(_ words: UnsafeMutablePointer<UInt64>, from first: Int, count: Int) {
+        var bit = first
+        let end = first + count
+        while bit < end && bit & 63 != 0 {
+            words[bit >> 6] &= ~(1 << UInt64(bit & 63))
+            bit += 1
+        }
+        while bit + 64 <= end {
+            words[bit >> 6] = 0
+            bit += 64
+        }
+        while bit < end {
+            words[bit >> 6] &= ~(1 << UInt64(bit & 63))
+            bit += 1
+        }
     }
 
     /// Carves `bytes` (rounded up to whole frames) off the front of the first range large enough, returning

@@ -39,7 +39,9 @@ public struct MemoryMap: Equatable {
     /// Sorts `regions` by start address. Overlaps are resolved in `usableRanges`: where a usable region
     /// overlaps any non-usable one, the non-usable kind wins.
     public init(regions: [MemoryRegion]) {
-        self.regions = regions.filter { $0.length > 0 }.sorted { $0.start < $1.start }
+        var sorted = regions.filter { $0.length > 0 }
+        insertionSort(&sorted) { $0.start < $1.start }
+        self.regions = sorted
     }
 
     /// Total bytes reported as usable RAM (before exclusions).
@@ -80,7 +82,7 @@ public struct MemoryMap: Equatable {
                 if start < end { result.append(start..<end) }
             }
         }
-        result.sort { $0.lowerBound < $1.lowerBound }
+        insertionSort(&result) { $0.lowerBound < $1.lowerBound }
         // Merge ranges that touch or overlap (two usable regions may be reported adjacent or overlapping).
         var merged: [Range<UInt64>] = []
         for r in result {
@@ -91,5 +93,20 @@ public struct MemoryMap: Equatable {
             }
         }
         return merged
+    }
+}
+
+/// Sorts a short array in place, stably. Memory maps hold a few dozen entries at most, and this keeps the
+/// standard library's merge sort (several KiB of code per element type) out of small images.
+func insertionSort<T>(_ items: inout [T], by less: (T, T) -> Bool) {
+    guard items.count > 1 else { return }
+    for i in 1..<items.count {
+        let item = items[i]
+        var j = i
+        while j > 0 && less(item, items[j - 1]) {
+            items[j] = items[j - 1]
+            j -= 1
+        }
+        items[j] = item
     }
 }

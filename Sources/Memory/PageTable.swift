@@ -40,6 +40,15 @@ public enum PagingError: Error, Equatable, CustomStringConvertible {
     /// No frame was left for a new paging structure.
     case outOfTableMemory
 
+    /// The failure's kind and its key number, printable without allocating.
+    public var brief: (what: StaticString, value: UInt64) {
+        switch self {
+        case .misaligned(let a): return ("address not 4 KiB-aligned:", a)
+        case .nonCanonical(let a): return ("address beyond the 48-bit address space:", a)
+        case .outOfTableMemory: return ("no frame left for a page table", 0)
+        }
+    }
+
     public var description: String {
         switch self {
         case .misaligned(let a): return "\(hex(a)) is not 4 KiB-aligned"
@@ -113,7 +122,9 @@ public struct PageTable<Memory: PageTableMemory> {
     }
 
     private static func check(_ virtual: UInt64, _ physical: UInt64, _ length: UInt64) throws(PagingError) {
-        for v in [virtual, physical, length] where v % 4096 != 0 { throw .misaligned(v) }
+        if virtual % 4096 != 0 { throw .misaligned(virtual) }
+        if physical % 4096 != 0 { throw .misaligned(physical) }
+        if length % 4096 != 0 { throw .misaligned(length) }
         let (end, overflow) = virtual.addingReportingOverflow(length)
         guard !overflow, end <= 1 << 47 else { throw .nonCanonical(virtual) }
     }
@@ -136,9 +147,17 @@ public struct PageTable<Memory: PageTableMemory> {
             if pd[pdIndex] & Self.present != 0 && pd[pdIndex] & Self.huge != 0 {
                 try split(pdIndex, table: pd)
             }
+            // Fill this page table's run of entries without walking again from the root.
             let pt = try child(of: pd, pdIndex)
-            pt[Self.index(v, level: 0)] = Self.leaf(p, flags)
-            offset += 4096
+            var i = Self.index(v, level: 0)
+            var address = p
+            let leafFlags = Self.leaf(0, flags)
+            while i < 512 && offset < length {
+                pt[i] = address | leafFlags
+                address += 4096
+                offset += 4096
+                i += 1
+            }
         }
     }
 

@@ -64,12 +64,28 @@ final class GuestKernel {
 
 nonisolated(unsafe) var guestKernel: GuestKernel! = nil
 
-/// Stops the boot with a report: nothing after this point could work.
-func bootFailure(_ what: StaticString, _ detail: String) -> Never {
+/// TSC readings at the boot milestones (fixed capacity, no allocation), for `System.bootTimeline`.
+nonisolated(unsafe) var bootMilestones: (count: Int, names: (StaticString, StaticString, StaticString, StaticString, StaticString, StaticString, StaticString, StaticString),
+                                         ticks: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)) =
+    (0, ("", "", "", "", "", "", "", ""), (0, 0, 0, 0, 0, 0, 0, 0))
+
+@inline(__always) func milestone(_ name: StaticString) {
+    let tsc = CPU.readTSC()
+    let i = bootMilestones.count
+    guard i < 8 else { return }
+    withUnsafeMutableBytes(of: &bootMilestones.names) { $0.storeBytes(of: name, toByteOffset: i * MemoryLayout<StaticString>.stride, as: StaticString.self) }
+    withUnsafeMutableBytes(of: &bootMilestones.ticks) { $0.storeBytes(of: tsc, toByteOffset: i * 8, as: UInt64.self) }
+    bootMilestones.count = i + 1
+}
+
+/// Stops the boot with a report: nothing after this point could work. Prints without allocating.
+func bootFailure(_ stage: StaticString, _ brief: (what: StaticString, value: UInt64)) -> Never {
     Fatal.begin("BOOT FAILURE: ")
-    Fatal.out.write(what)
+    Fatal.out.write(stage)
     Fatal.out.write(": ")
-    Fatal.out.write(detail)
+    Fatal.out.write(brief.what)
+    Fatal.out.write(" ")
+    Fatal.out.writeHex(brief.value)
     Fatal.out.write("\n")
     Fatal.finish(.bootFailure)
 }
@@ -89,7 +105,7 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
     let usable = map.usableRanges(excluding: exclusions)
     let bitmapBytes = FrameAllocator.bitmapBytes(covering: usable)
     guard let carved = FrameAllocator.carve(bytes: bitmapBytes, from: usable), !carved.remaining.isEmpty else {
-        bootFailure("memory", "no usable RAM above the image (\(map.usableBytes) bytes reported)")
+        bootFailure("memory", ("no usable RAM above the image; bytes reported:", map.usableBytes))
     }
     let bitmapAddress = carved.address
     let rest = carved.remaining
@@ -97,7 +113,8 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
                                                 count: bitmapBytes)
     let frames: FrameAllocator
     do { frames = try FrameAllocator(ranges: rest, bitmapStorage: storage) }
-    catch { bootFailure("frame allocator", "\(error)") }
+    catch { bootFailure("frame allocator", error.brief) }
+    milestone("frames ready")
 
     var ram: [Range<UInt64>] = []
     for region in map.regions {
@@ -128,7 +145,7 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
         physical.pageTable = table
         CPU.loadPageTables(table.root.value)
     } catch {
-        bootFailure("page tables", "\(error)")
+        bootFailure("page tables", error.brief)
     }
     return physical
 }
@@ -137,6 +154,7 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
 /// machine, then runs the application's `main` and exits with its status.
 @_cdecl("unikernel_start")
 public func unikernelStart(_ startInfoAddress: UInt64) -> Never {
+    milestone("swift entry")
     SerialPort.com1.initialize()
     let entryTSC = shim_boot_entry_tsc()
     let features = CPUFeatures.detect()
@@ -149,12 +167,14 @@ public func unikernelStart(_ startInfoAddress: UInt64) -> Never {
         base: 8, bytes: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0xFFFF_FFF8))
     let startInfo: StartInfo
     do { startInfo = try StartInfo.parse(at: startInfoAddress, in: window) }
-    catch { bootFailure("PVH start info", "\(error)") }
+    catch { bootFailure("PVH start info", error.brief) }
 
+    milestone("start info parsed")
     let commandLine = CommandLineParser(startInfo.commandLine)
     if let name = commandLine.option("log"), let level = LogLevel(name: name) { Log.level = level }
 
     let physical = setUpMemory(startInfo: startInfo, layout: layout)
+    milestone("memory ready")
     Fatal.isReadable = { address in
         for r in physical.mappedRAM where r.contains(address) { return !Fatal.isGuardPage(address) }
         return false
@@ -167,6 +187,7 @@ public func unikernelStart(_ startInfoAddress: UInt64) -> Never {
         SerialPort.com1.write("generator (use -cpu max, or attach a virtio-rng device)\n")
     }
 
+    milestone("entropy ready")
     guestKernel.mainStartTSC = CPU.readTSC()
     HeapBroker.mainStarted = true
     let status = shim_call_main()

@@ -38,29 +38,24 @@ import Hardware
 
 /// The guest's monotonic clock: the TSC, with the image's first instruction as time zero.
 ///
-/// The frequency comes from CPUID when the CPU states it; otherwise the PIT's channel 2 starts counting at boot
-/// and the frequency is computed the first time anyone needs it, from at least 2 ms of PIT time. Because the
-/// measurement window opens at boot, a clock first read after 2 ms costs nothing; one read earlier waits for
-/// the rest of the window. If the PIT does not count (no PIT on the machine), the clock falls back to 1 GHz and
+/// The frequency comes from CPUID when the CPU states it (leaf 0x15/0x16 or the hypervisor timing leaf);
+/// otherwise it is measured against the PIT the first time anyone needs time: 10 ms of PIT channel 0, polled
+/// (so boot itself never waits). If the PIT does not count (a machine without one), the clock assumes 1 GHz and
 /// says so on the console: time is then only approximately right.
 final class TSCClock {
     let origin: UInt64
     private var scale: TSCScale?
-    private var windowStartTSC: UInt64 = 0
-    /// How the frequency was obtained, for the boot log.
+    /// How the frequency was obtained, for reports.
     private(set) var source: StaticString = "uncalibrated"
 
-    /// Minimum PIT window: 2 ms at 1.193182 MHz.
-    static let minimumPITTicks: UInt64 = 2386
+    /// Calibration window: 10 ms of PIT ticks (11,932 at 1.193182 MHz).
+    static let calibrationTicks: UInt64 = 11_932
 
     init(origin: UInt64, reportedHz: UInt64?) {
         self.origin = origin
         if let hz = reportedHz, hz >= 1_000_000 {
             scale = TSCScale(hz: hz)
             source = "CPUID"
-        } else {
-            PIT.startChannel2()
-            windowStartTSC = CPU.readTSC()
         }
     }
 
@@ -72,34 +67,30 @@ final class TSCClock {
     }
 
     private func calibrate() -> TSCScale {
-        var previousCount: UInt16 = 0xFFFF
+        PIT.startChannel0()
+        var previous = PIT.readChannel0()
+        let startTSC = CPU.readTSC()
+        var elapsed: UInt64 = 0
         var unchangedReads = 0
-        while true {
-            let count = PIT.readChannel2()
-            let tsc = CPU.readTSC()
-            if PIT.channel2Expired {
-                // More than 54.9 ms passed since the window opened: the count wrapped. Open a new window.
-                PIT.startChannel2()
-                windowStartTSC = CPU.readTSC()
-                previousCount = 0xFFFF
+        while elapsed < Self.calibrationTicks {
+            let count = PIT.readChannel0()
+            if count == previous {
+                unchangedReads += 1
+                if unchangedReads > 1_000_000 {
+                    source = "assumed 1 GHz: the PIT does not count"
+                    consoleWarning("WARNING: no PIT to calibrate the TSC; assuming 1 GHz, time is approximate\n")
+                    return TSCScale(hz: 1_000_000_000)
+                }
                 continue
             }
-            let elapsed = UInt64(0xFFFF - count)
-            if elapsed >= Self.minimumPITTicks,
-               let s = TSCScale.measured(tscTicks: tsc &- windowStartTSC, referenceTicks: elapsed,
-                                         referenceHz: PIT.frequency) {
-                source = "PIT"
-                return s
-            }
-            unchangedReads = count == previousCount ? unchangedReads + 1 : 0
-            previousCount = count
-            if unchangedReads > 100_000 {
-                source = "assumed 1 GHz: the PIT does not count"
-                consoleWarning("WARNING: no PIT to calibrate the TSC; assuming 1 GHz, time is approximate\n")
-                return TSCScale(hz: 1_000_000_000)
-            }
-            CPU.pause()
+            unchangedReads = 0
+            elapsed += PIT.ticks(from: previous, to: count)
+            previous = count
         }
+        let ticks = CPU.readTSC() &- startTSC
+        source = "PIT"
+        return TSCScale.measured(tscTicks: ticks, referenceTicks: elapsed, referenceHz: PIT.frequency)
+            ?? TSCScale(hz: 1_000_000_000)
     }
 
     var now: Instant { Instant(nanoseconds: currentScale.nanoseconds(CPU.readTSC() &- origin)) }

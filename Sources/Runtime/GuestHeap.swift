@@ -100,15 +100,25 @@ enum HeapBroker {
     static func free(_ pointer: UnsafeMutableRawPointer) {
         if inArena(pointer) { return }
         CPU.withInterruptsDisabled {
-            guard let heap else { Fatal.panic("free() of \(hex(UInt64(UInt(bitPattern: pointer)))) before any heap exists") }
+            guard let heap else { badPointer("free() before any heap exists: ", pointer) }
             do throws(HeapError) { try heap.deallocate(pointer) }
             catch {
                 switch error {
-                case .doubleFree(let a): Fatal.panic("double free of \(hex(UInt64(a)))")
-                case .invalidPointer(let a): Fatal.panic("free() of \(hex(UInt64(a))), which the heap never handed out")
+                case .doubleFree: badPointer("double free of ", pointer)
+                case .invalidPointer: badPointer("free() of a pointer the heap never handed out: ", pointer)
                 }
             }
         }
+    }
+
+    /// Reports a pointer misuse (double free, foreign pointer) without allocating, and stops.
+    static func badPointer(_ what: StaticString, _ pointer: UnsafeMutableRawPointer) -> Never {
+        Fatal.begin("PANIC: ")
+        Fatal.out.write(what)
+        Fatal.out.writeHex(UInt64(UInt(bitPattern: pointer)))
+        Fatal.out.write("\n")
+        Fatal.writeBacktrace(from: CPU.framePointer())
+        Fatal.finish(.panic)
     }
 
     static func usableSize(_ pointer: UnsafeMutableRawPointer) -> Int? {
@@ -174,7 +184,7 @@ public func unikernelHeapReallocate(_ pointer: UnsafeMutableRawPointer?, _ size:
         copyable = min(size, Int(arenaEnd - UInt(bitPattern: pointer)))
     } else {
         guard let usable = HeapBroker.usableSize(pointer) else {
-            Fatal.panic("realloc() of \(hex(UInt64(UInt(bitPattern: pointer)))), which the heap never handed out")
+            HeapBroker.badPointer("realloc() of a pointer the heap never handed out: ", pointer)
         }
         if usable >= size { return pointer }
         copyable = usable

@@ -57,6 +57,18 @@ enum Platform {
     }
 
     static var tscFrequency: UInt64? { guestKernel.clock.currentScale.hz }
+
+    static var bootTimeline: [(milestone: StaticString, sinceEntry: Duration)] {
+        var result: [(milestone: StaticString, sinceEntry: Duration)] = []
+        let names = bootMilestones.names
+        let ticks = bootMilestones.ticks
+        for i in 0..<bootMilestones.count {
+            let name = withUnsafeBytes(of: names) { $0.load(fromByteOffset: i * MemoryLayout<StaticString>.stride, as: StaticString.self) }
+            let t = withUnsafeBytes(of: ticks) { $0.load(fromByteOffset: i * 8, as: UInt64.self) }
+            result.append((name, guestKernel.clock.duration(ticks: t &- guestKernel.clock.origin)))
+        }
+        return result
+    }
 }
 
 /// Entropy from the CPU: RDSEED when present, else RDRAND, else a weak generator seeded from TSC jitter.

@@ -58,6 +58,7 @@ enum Platform {
     static var memoryInfo: MemoryInfo? { nil }
     static var bootDuration: Duration? { nil }
     static var tscFrequency: UInt64? { nil }
+    static var bootTimeline: [(milestone: StaticString, sinceEntry: Duration)] { [] }
 }
 
 /// Random bytes from the C library's `arc4random_buf` (glibc >= 2.36 draws them from the kernel's getrandom).

@@ -8,12 +8,13 @@ public enum LogLevel: Int, Comparable, Sendable {
 
     /// Parses `debug`, `info`, `warning`, `error` or `off`.
     public init?(name: String) {
-        let all: [LogLevel] = [.debug, .info, .warning, .error, .off]
-        for candidate in all where candidate.label.withUTF8Buffer({ $0.elementsEqual(name.utf8) }) {
-            self = candidate
-            return
+        var candidate = LogLevel.debug
+        while true {
+            let matches = candidate.label.withUTF8Buffer { label in CommandLineParser.equal(Array(label), name) }
+            if matches { self = candidate; return }
+            guard let next = LogLevel(rawValue: candidate.rawValue + 1) else { return nil }
+            candidate = next
         }
-        return nil
     }
 
     var label: StaticString {

@@ -51,6 +51,10 @@ public enum System {
     /// (nil in hosted mode).
     public static var bootDuration: Duration? { Platform.bootDuration }
 
+    /// Boot milestones (Swift entry, start info parsed, frames ready, memory ready, entropy ready) with the time
+    /// since the image's first instruction (empty in hosted mode).
+    public static var bootTimeline: [(milestone: StaticString, sinceEntry: Duration)] { Platform.bootTimeline }
+
     /// The calibrated time-stamp-counter frequency in Hz (nil in hosted mode).
     public static var tscFrequency: UInt64? { Platform.tscFrequency }
 }
