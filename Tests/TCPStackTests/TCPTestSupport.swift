@@ -144,7 +144,7 @@ func drain(_ engine: TCPEngine, _ handle: TCPConnectionHandle, into sink: inout 
 struct TestRandom {
     private let generator: SeededEntropy
     init(seed: UInt64) { generator = SeededEntropy(seed: seed) }
-    func next() -> UInt64 { generator.nextValue() }
+    func next() -> UInt64 { generator.next64() }
     /// Uniform in [0, 1).
     func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
     func chance(_ p: Double) -> Bool { p > 0 && unit() < p }
