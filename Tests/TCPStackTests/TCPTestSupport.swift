@@ -124,16 +124,9 @@ final class EngineHarness {
 /// Reads everything available from a connection into `sink`; returns true at end of stream.
 @discardableResult
 func drain(_ engine: TCPEngine, _ handle: TCPConnectionHandle, into sink: inout [UInt8]) throws(TCPError) -> Bool {
-    var buffer = [UInt8](repeating: 0, count: 16384)
     while true {
-        var result = TCPReceiveResult.wouldBlock
-        var failure: TCPError?
-        buffer.withUnsafeMutableBytes { raw in
-            do throws(TCPError) { result = try engine.receive(handle, into: raw) } catch { failure = error }
-        }
-        if let failure { throw failure }
-        switch result {
-        case .bytes(let n): sink.append(contentsOf: buffer[0..<n])
+        switch try engine.receive(handle, appendingTo: &sink, maximum: 16384) {
+        case .bytes: continue
         case .wouldBlock: return false
         case .endOfStream: return true
         }

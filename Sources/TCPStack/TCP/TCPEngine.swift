@@ -273,6 +273,27 @@ public final class TCPEngine: IPv4TransportHandler {
             schedule(tcb)
             return .bytes(n)
         }
+        return try nothingToRead(tcb)
+    }
+
+    /// `receive` that appends up to `maximum` bytes to an array (no closure needed, so it composes with typed
+    /// throws).
+    public func receive(_ handle: TCPConnectionHandle, appendingTo bytes: inout [UInt8],
+                        maximum: Int = 65536) throws(TCPError) -> TCPReceiveResult {
+        let tcb = try lookup(handle)
+        let available = min(tcb.readableBytes, max(maximum, 0))
+        if available > 0 {
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: available))
+            let n = bytes.withUnsafeMutableBytes { tcb.dequeue(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+            schedule(tcb)
+            return .bytes(n)
+        }
+        if maximum <= 0 { return .bytes(0) }
+        return try nothingToRead(tcb)
+    }
+
+    private func nothingToRead(_ tcb: TCPControlBlock) throws(TCPError) -> TCPReceiveResult {
         if tcb.peerFinReceived { return .endOfStream }
         if let error = tcb.error { throw error }
         if tcb.state == .closed { return .endOfStream }
