@@ -142,6 +142,32 @@ struct TCPAPITests {
         #expect(info.bytesInFlight == 0 && info.sackedRanges == 0)
     }
 
+    @Test("effective send MSS leaves room for the options each segment carries; windows are scaled both ways")
+    func effectiveMSSAndScaledWindows() throws {
+        let h = EngineHarness { $0.receiveBufferSize = 1 << 20 }
+        var syn = EngineHarness.plainSynOptions(mss: 1000)
+        syn.timestamp = TCPTimestampOption(value: 10, echoReply: 0)
+        syn.windowScale = 4
+        let (_, c, peer) = try h.establishPassive(synOptions: syn, window: 1000)
+        try h.engine.setNoDelay(c, true)
+        // The peer's window field is shifted by its scale: 1000 << 4 bytes.
+        #expect(try h.engine.info(of: c).sendWindow == 16_000)
+        _ = try h.engine.send(c, [UInt8](repeating: 1, count: 2000))
+        h.poll()
+        // (The handshake's completion already announced the scaled-up window with a pure ACK.)
+        let segments = h.take().filter { !$0.payload.isEmpty }
+        // RFC 9293 §3.7.1: 1000-byte MSS minus the 12-byte timestamp option.
+        #expect(segments.map(\.payload.count) == [988, 988, 24])
+        #expect(segments.allSatisfy { $0.header.length + $0.payload.count <= 1000 + 20 })
+        // Our 1 MiB buffer is advertised with a shift of 5: the window field is the free space >> 5.
+        #expect(try h.engine.info(of: c).receiveWindowShift == 5)
+        #expect(segments.first?.header.window == 32768)
+        var o = TCPOptions()
+        o.timestamp = TCPTimestampOption(value: 11, echoReply: 0)
+        h.inject(h.header(.ack, seq: peer.seq, ack: peer.ack + 2000, window: 0, options: o))
+        #expect(try h.engine.info(of: c).sendWindow == 0)
+    }
+
     @Test("the engine-wide congestion control choice applies to new connections")
     func engineWideCongestionControl() throws {
         let h = EngineHarness { $0.congestionControl = .cubic }
