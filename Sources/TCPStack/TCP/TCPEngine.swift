@@ -1,41 +1,55 @@
 import Interfaces
 
 /// TCP (RFC 9293) for one host: every connection and listener, behind a handle-based, non-blocking API.
+/// This file is the whole application-facing surface; `TCPConfiguration` (limits and defaults),
+/// `TCPConnectionOptions` (per-connection overrides) and `TCPTypes.swift` (states, errors, events) complete it.
 ///
 /// ## Plugging in
 /// The engine is an `IPv4TransportHandler` for protocol 6. The IPv4 layer hands it each received TCP payload
-/// (`receive`) and polls it for output (`poll`) whenever `nextDeadline` passes or after the application called
-/// into the engine. Time always comes in as an argument; the engine never reads a clock.
+/// (`receive`) and polls it for output (`poll`) whenever `nextDeadline` passes; after any application call, the
+/// deadline becomes "now" so the next poll sends what the call queued. Time always comes in as an argument; the
+/// engine never reads a clock. Entropy (for RFC 6528 sequence numbers and SYN cookies) comes in at creation.
 ///
 ///     let tcp = TCPEngine(localAddress: myAddress, configuration: TCPConfiguration(), entropy: rng)
 ///
 /// ## Using connections
-/// Nothing blocks. Every call returns at once; a socket layer turns that into blocking calls by waiting for
-/// the handle's readiness to change, which the engine reports through `nextEvent()`.
+/// Nothing blocks. Every call returns at once; a socket layer turns that into blocking calls by parking a
+/// thread until the handle's readiness changes, which the engine reports through `nextEvent()` (drain it after
+/// each `receive`/`poll`).
 ///
 ///     // Server
 ///     let listener = try tcp.listen(port: 80, backlog: 16)
-///     if let conn = try tcp.accept(listener) {                         // nil: nothing to accept yet
-///         switch try tcp.receive(conn, into: buffer) {                 // .bytes(n), .wouldBlock, .endOfStream
+///     if let conn = try tcp.accept(listener) {                     // nil: nothing to accept yet
+///         var request: [UInt8] = []
+///         switch try tcp.receive(conn, appendingTo: &request) {    // .bytes(n), .wouldBlock, .endOfStream
 ///         ...
 ///         }
-///         let accepted = try tcp.send(conn, reply)                     // bytes taken (0: buffer full, wait)
-///         try tcp.close(conn)                                          // FIN after the queued data; handle ends
+///         let taken = try tcp.send(conn, reply)                    // bytes taken; 0 means buffer full
+///         try tcp.close(conn)                                      // FIN after the queued data; handle ends
 ///     }
 ///     // Client
-///     let conn = try tcp.connect(to: server, port: 80, now: clock.now) // SYN goes out on the next poll
-///     tcp.readiness(of: conn).contains(.connected)                     // handshake done?
+///     let conn = try tcp.connect(to: server, port: 80, now: clock.now)   // the SYN leaves on the next poll
+///     tcp.readiness(of: conn).contains(.connected)                 // handshake done?
+///
+/// Readiness (`readiness(of:)`): `.readable` (data, end of stream or an error waits), `.writable` (send buffer
+/// space or an error), `.connected`, `.closed`; listeners: `.acceptable`.
 ///
 /// Errors are typed (`TCPError`): a refused, reset or timed-out connection reports it from `send`/`receive`
 /// (after the data received before it has been read) and from `error(of:)`. `close` releases the handle and
 /// lets TCP finish in the background (FIN-WAIT, TIME-WAIT); `abort` sends RST and forgets the connection at
-/// once; `shutdown` closes only the sending side.
+/// once; `shutdown` closes only the sending side. Handles are values; a handle used after `close` or `abort`
+/// gets `.invalidHandle`.
+///
+/// ## Swapping congestion control
+/// Pass `TCPConfiguration(congestionControl: .cubic)` (engine-wide) or `TCPConnectionOptions(congestionControl:)`
+/// (per connection or per listener). Any type conforming to `TCPCongestionControl` can be supplied through a
+/// `TCPCongestionControlFactory`.
 ///
 /// ## Limits
 /// Buffers are fixed per connection (`TCPConfiguration.sendBufferSize`, `receiveBufferSize`), out-of-order data
 /// lives inside the receive buffer, the number of connections, half-open connections per listener and pending
-/// resets are bounded, and a full SYN queue is answered with SYN cookies, so a SYN flood cannot exhaust memory
-/// or lock out real clients.
+/// resets are bounded, and a full SYN queue is answered with SYN cookies, so a SYN flood can neither exhaust
+/// memory nor lock out real clients. `poll` visits only connections with due timers or queued work.
 public final class TCPEngine: IPv4TransportHandler {
     /// TCP's IPv4 protocol number (RFC 9293 §3.1).
     public let protocolNumber: UInt8 = 6
@@ -142,7 +156,8 @@ public final class TCPEngine: IPv4TransportHandler {
         return TCPListenerHandle(index: UInt32(index), generation: listenerSlots[index].generation)
     }
 
-    /// Takes the oldest established connection from the listener's queue, or nil if there is none yet.
+    /// Takes the oldest established connection from the listener's queue, or nil if there is none yet. Data may
+    /// already be waiting on it: check `readiness(of:)` at once rather than waiting for an event.
     public func accept(_ handle: TCPListenerHandle) throws(TCPError) -> TCPConnectionHandle? {
         let listener = try lookup(handle)
         while !listener.acceptQueue.isEmpty {
