@@ -348,6 +348,24 @@ struct TCPStateMachineTests {
             + [UInt8](repeating: 3, count: 100))
     }
 
+    @Test("urgent data is delivered inline and its extent reported (RFC 9293 §3.8.5, RFC 6093)")
+    func urgentData() throws {
+        let h = EngineHarness()
+        let (_, c, peer) = try h.establishPassive()
+        while h.engine.nextEvent() != nil {}
+        var header = h.header([.ack, .urg, .psh], seq: peer.seq, ack: peer.ack)
+        header.urgentPointer = 3
+        h.inject(header, payload: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+        #expect(h.engine.nextEvent() == .connection(c))
+        #expect(try h.engine.urgentBytes(of: c) == 3)
+        var two: [UInt8] = []
+        _ = try h.engine.receive(c, appendingTo: &two, maximum: 2)
+        #expect(two == [1, 2])
+        #expect(try h.engine.urgentBytes(of: c) == 1)
+        #expect(try h.receiveAll(c) == [3, 4, 5, 6, 7, 8, 9, 10])
+        #expect(try h.engine.urgentBytes(of: c) == 0)
+    }
+
     @Test("out-of-order data: immediate duplicate ACK with a SACK block, then one cumulative ACK")
     func outOfOrderWithSack() throws {
         let h = EngineHarness()

@@ -102,6 +102,8 @@ final class TCPControlBlock {
     private var finAfterEstablished = false
     /// The peer's FIN has been received in order: end of stream once the buffer drains.
     private(set) var peerFinReceived = false
+    /// RCV.UP (RFC 9293 §3.3.1): the sequence number following the last urgent octet announced by the peer.
+    private var urgentEnd: TCPSeqNumber?
 
     // MARK: Handshake
     private var synPending = false
@@ -386,6 +388,13 @@ final class TCPControlBlock {
 
     /// Bytes waiting to be read.
     var readableBytes: Int { receiveBuffer?.count ?? 0 }
+
+    /// Unread bytes before the urgent mark (0 when none is pending).
+    var urgentBytesAhead: Int {
+        guard let end = urgentEnd else { return 0 }
+        let readPosition = rcvNxt - readableBytes - (peerFinReceived ? 1 : 0)
+        return max(min(end - readPosition, readableBytes), 0)
+    }
 
     /// The application's CLOSE of its sending side (RFC 9293 §3.10.4): queue a FIN after the data.
     func shutdownSend(now: Instant) {
@@ -754,11 +763,25 @@ final class TCPControlBlock {
         default:
             break
         }
-        processTextAndFin(seg, now: now)
+        let urgentMark = original.flags.contains(.urg) && original.urgentPointer > 0
+            ? original.seq + Int(original.urgentPointer) : nil
+        processTextAndFin(seg, urgentMark: urgentMark, now: now)
     }
 
-    /// Sixth to eighth steps: urgent (treated as inline data), segment text, FIN.
-    private func processTextAndFin(_ seg: TCPIncoming, now: Instant) {
+    /// Sixth to eighth steps: urgent (delivered inline; RCV.UP is tracked and announced), segment text, FIN.
+    /// `urgentMark` is SEG.SEQ + SEG.UP of the segment as received (before trimming), when URG was set.
+    private func processTextAndFin(_ seg: TCPIncoming, urgentMark: TCPSeqNumber? = nil, now: Instant) {
+        if let end = urgentMark {
+            switch state {
+            case .established, .finWait1, .finWait2:
+                if urgentEnd == nil || urgentEnd! < end {
+                    urgentEnd = end
+                    readinessChanged = true
+                }
+            default:
+                break
+            }
+        }
         if !seg.payload.isEmpty {
             switch state {
             case .established, .finWait1, .finWait2:

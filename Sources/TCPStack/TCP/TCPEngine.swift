@@ -373,6 +373,13 @@ public final class TCPEngine: IPv4TransportHandler {
         return r
     }
 
+    /// Received bytes not yet read that precede the peer's urgent mark (RFC 9293 §3.8.5), or 0. Urgent data is
+    /// delivered inline, in sequence, like any other data (RFC 6093 §6); this only tells the application how
+    /// far the urgent data reaches. A `.connection` event is queued when a new urgent pointer arrives.
+    public func urgentBytes(of handle: TCPConnectionHandle) throws(TCPError) -> Int {
+        try lookup(handle).urgentBytesAhead
+    }
+
     /// Turns the Nagle algorithm off (true) or on (RFC 9293 §3.7.4).
     public func setNoDelay(_ handle: TCPConnectionHandle, _ noDelay: Bool) throws(TCPError) {
         let tcb = try lookup(handle)
@@ -440,7 +447,8 @@ public final class TCPEngine: IPv4TransportHandler {
             return
         }
         let segment = TCPIncoming(seq: view.sequenceNumber, ack: view.acknowledgmentNumber, flags: view.flags,
-                                  window: view.window, options: options, payload: view.payload)
+                                  window: view.window, urgentPointer: view.urgentPointer, options: options,
+                                  payload: view.payload)
         let tuple = TCPFourTuple(localAddress: destination, localPort: view.destinationPort,
                                  remoteAddress: source, remotePort: view.sourcePort)
         defer { shared.flushResets(send: send) }

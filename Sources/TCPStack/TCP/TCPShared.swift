@@ -7,6 +7,7 @@ struct TCPIncoming {
     var ack: TCPSeqNumber
     var flags: TCPFlags
     var window: UInt16
+    var urgentPointer: UInt16 = 0
     var options: TCPOptions
     var payload: UnsafeRawBufferPointer
 
