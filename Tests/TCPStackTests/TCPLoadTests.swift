@@ -217,4 +217,19 @@ struct TCPLoadTests {
         #expect(peakConnections < 400)
         #expect(client.statistics.resetsSent == 0 && server.statistics.resetsSent == 0)
     }
+
+    @Test("a full connection table makes room by ending the oldest TIME-WAIT connection early")
+    func timeWaitEviction() throws {
+        let (network, client, server) = Self.makePair(seed: 51, configure: { $0.maximumConnections = 8 })
+        let listener = try server.listen(port: 80, backlog: 4)
+        var completed = 0
+        for _ in 0..<60 {
+            if exchange(network: network, client: client, server: server, listener: listener,
+                        request: [1, 2, 3], response: [4, 5, 6]) { completed += 1 }
+            #expect(client.connectionCount <= 8 && server.connectionCount <= 8)
+        }
+        #expect(completed == 60)
+        #expect(client.statistics.timeWaitEvictions > 0)   // the client closes first and holds TIME-WAIT
+        #expect(client.slotCapacity <= 8)
+    }
 }

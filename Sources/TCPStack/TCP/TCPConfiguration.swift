@@ -69,7 +69,10 @@ public struct TCPConfiguration {
     public var synQueueLimit = 128
     /// Answer SYNs with SYN cookies when the SYN queue is full (RFC 4987 §3.6).
     public var synCookies = true
-    /// Connections (in any state, including TIME-WAIT) the engine holds at once.
+    /// Connections (in any state, including TIME-WAIT) the engine holds at once. When the table is full, the
+    /// oldest connection in TIME-WAIT whose application handle is closed is ended early to make room for a new
+    /// one (as Linux does when its TIME-WAIT table overflows); only if there is none is the new connection
+    /// refused.
     public var maximumConnections = 4096
     /// First port of the ephemeral range used by `connect` (RFC 6335 §6: 49152-65535).
     public var ephemeralPortRange: ClosedRange<UInt16> = 49152...65535

@@ -44,6 +44,8 @@ final class TCPControlBlock {
     var outputQueued = false
     /// Engine bookkeeping: the block is in the engine's blocked-output retry list.
     var retryQueued = false
+    /// Engine bookkeeping: the block is in the engine's TIME-WAIT list.
+    var timeWaitQueued = false
 
     // MARK: Settings
     var noDelay: Bool
@@ -435,6 +437,7 @@ final class TCPControlBlock {
             break
         }
         receiveBuffer = nil       // nobody will read any more; data arriving from now on is answered with RST
+        if state == .timeWait { shrinkForTimeWait() }
         switch state {
         case .synSent:
             enterClosed()
@@ -513,13 +516,20 @@ final class TCPControlBlock {
     private func enterTimeWait(now: Instant) {
         state = .timeWait
         sendBuffer = nil          // everything we sent is acknowledged
-        if owner == .orphan { receiveBuffer = nil }
+        if owner == .orphan { shrinkForTimeWait() }
         rtoDeadline = nil
         persistDeadline = nil
         keepaliveDeadline = nil
         finWait2Deadline = nil
         timeWaitDeadline = now + shared.configuration.timeWaitDuration
         readinessChanged = true
+    }
+
+    /// An orphan in TIME-WAIT only answers retransmitted FINs: it keeps no buffers or range storage.
+    private func shrinkForTimeWait() {
+        receiveBuffer = nil
+        reassembly.releaseStorage()
+        scoreboard.releaseStorage()
     }
 
     private func armKeepalive(now: Instant) {

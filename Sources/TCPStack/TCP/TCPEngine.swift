@@ -109,6 +109,9 @@ public final class TCPEngine: IPv4TransportHandler {
     private var blockedOutput: [Int] = []
     private var retryAt: Instant?
     private var scratch: [Int] = []
+    /// Connections that entered TIME-WAIT, oldest first (entries go stale when the slot is released).
+    private var timeWaitQueue: [(slot: Int, generation: UInt32)] = []
+    private var timeWaitHead = 0
     private var lastNow = Instant.zero
     private var portCounter: UInt32 = 0
     private var liveConnections = 0
@@ -201,7 +204,7 @@ public final class TCPEngine: IPv4TransportHandler {
     public func connect(to address: IPv4Address, port: UInt16, now: Instant,
                         options: TCPConnectionOptions = TCPConnectionOptions()) throws(TCPError) -> TCPConnectionHandle {
         advanceTime(now)
-        guard liveConnections < shared.configuration.maximumConnections else { throw .tooManyConnections }
+        guard roomForConnection() else { throw .tooManyConnections }
         let local = options.localAddress ?? localAddress
         guard local != .any else { throw .noLocalAddress }
         let localPort: UInt16
@@ -651,6 +654,26 @@ public final class TCPEngine: IPv4TransportHandler {
         return slot
     }
 
+    /// Whether one more connection fits, ending the oldest orphaned TIME-WAIT connection if that is what it
+    /// takes.
+    private func roomForConnection() -> Bool {
+        if liveConnections < shared.configuration.maximumConnections { return true }
+        while timeWaitHead < timeWaitQueue.count {
+            let entry = timeWaitQueue[timeWaitHead]
+            timeWaitHead += 1
+            if timeWaitHead == timeWaitQueue.count {
+                timeWaitQueue.removeAll(keepingCapacity: true)
+                timeWaitHead = 0
+            }
+            guard slots[entry.slot].generation == entry.generation, let tcb = slots[entry.slot].tcb,
+                  tcb.state == .timeWait, tcb.owner == .orphan else { continue }
+            shared.statistics.timeWaitEvictions += 1
+            release(tcb)
+            return liveConnections < shared.configuration.maximumConnections
+        }
+        return false
+    }
+
     /// Forgets a connection entirely: table entry, listener queues, slot (its generation moves on).
     private func release(_ tcb: TCPControlBlock) {
         let slot = tcb.slot
@@ -689,6 +712,21 @@ public final class TCPEngine: IPv4TransportHandler {
                 events.append(.listener(TCPListenerHandle(index: UInt32(l), generation: listenerSlots[l].generation)))
             }
         }
+        if tcb.state == .timeWait && !tcb.timeWaitQueued {
+            tcb.timeWaitQueued = true
+            // Entries at the front expire first (every TIME-WAIT lasts as long): drop the stale ones so the
+            // list stays about as long as the number of connections in TIME-WAIT.
+            while timeWaitHead < timeWaitQueue.count {
+                let front = timeWaitQueue[timeWaitHead]
+                if slots[front.slot].generation == front.generation, slots[front.slot].tcb?.state == .timeWait { break }
+                timeWaitHead += 1
+            }
+            if timeWaitHead > 0 && timeWaitHead * 2 >= timeWaitQueue.count {
+                timeWaitQueue.removeSubrange(0..<timeWaitHead)
+                timeWaitHead = 0
+            }
+            timeWaitQueue.append((tcb.slot, slots[tcb.slot].generation))
+        }
         if tcb.readinessChanged {
             tcb.readinessChanged = false
             if tcb.owner == .application && !tcb.eventQueued {
@@ -719,8 +757,7 @@ public final class TCPEngine: IPv4TransportHandler {
             if !segment.syn, config.synCookies, let last = listener.lastCookieSent,
                now.duration(since: last) < .nanoseconds(Int64(2 * TCPSecrets.cookiePeriodNanoseconds)),
                let mss = secrets.validateSynCookie(segment.ack - 1, tuple, peerISN: segment.seq - 1, now: now) {
-                guard listener.acceptQueue.count < listener.backlog,
-                      liveConnections < config.maximumConnections else { return }
+                guard listener.acceptQueue.count < listener.backlog, roomForConnection() else { return }
                 shared.statistics.synCookiesAccepted += 1
                 let tcb = TCPControlBlock.fromCookie(shared: shared, tuple: tuple, listener: index, ack: segment,
                                                      mss: mss, tsOffset: secrets.timestampOffset(tuple),
@@ -740,7 +777,7 @@ public final class TCPEngine: IPv4TransportHandler {
             shared.statistics.synsDropped += 1
             return
         }
-        if listener.halfOpen.count >= config.synQueueLimit || liveConnections >= config.maximumConnections {
+        if listener.halfOpen.count >= config.synQueueLimit || !roomForConnection() {
             if config.synCookies {
                 sendCookieSynAck(segment, tuple: tuple, listener: listener, now: now, send: send)
                 return
@@ -752,7 +789,7 @@ public final class TCPEngine: IPv4TransportHandler {
                 shared.statistics.synsDropped += 1
                 return
             }
-            guard liveConnections < config.maximumConnections else {
+            guard roomForConnection() else {
                 shared.statistics.synsDropped += 1
                 return
             }

@@ -36,6 +36,9 @@ struct TCPRangeSet {
 
     mutating func removeAll() { ranges.removeAll(keepingCapacity: true) }
 
+    /// Empties the set and gives its storage back (for connections that will never use it again).
+    mutating func releaseStorage() { ranges = [] }
+
     /// Adds `[start, end)`, merging with overlapping or adjacent ranges. Returns false, changing nothing, if the
     /// result would exceed `limit` ranges. Empty ranges are accepted and ignored.
     @discardableResult

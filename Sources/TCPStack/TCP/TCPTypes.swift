@@ -259,6 +259,8 @@ public struct TCPStatistics: Equatable, Sendable {
     public var synsDropped = 0
     /// Segments not sent because the IPv4 layer refused them.
     public var sendFailures = 0
+    /// TIME-WAIT connections ended early to make room when the connection table was full.
+    public var timeWaitEvictions = 0
 
     /// All zero.
     public init() {}
