@@ -50,7 +50,7 @@ struct TCPRobustnessTests {
                     Issue.record("round \(round): \(problem)")
                     return
                 }
-                if let e = try? h.engine.error(of: c), e != nil {
+                if (try? h.engine.error(of: c)) != nil {     // failed (reset or timed out)
                     resets += 1
                     break
                 }
