@@ -125,7 +125,9 @@ public final class TCPEngine: IPv4TransportHandler {
         secrets = TCPSecrets(entropy: entropy)
     }
 
-    /// The configuration; changes apply to connections created afterwards.
+    /// The configuration. Buffer sizes, MSS, option offers, Nagle, keepalive and congestion control are fixed per
+    /// connection when it is created; limits and timer durations (TIME-WAIT, delayed ACK, retries, SYN queue)
+    /// are read when used, so changes to them apply to existing connections too.
     public var configuration: TCPConfiguration {
         get { shared.configuration }
         set { shared.configuration = newValue }
