@@ -63,8 +63,8 @@ struct VirtioBlkTests {
         let blk = try VirtioBlk(transport: rig.transport, memory: rig.memory)
         let random = SeededEntropy(seed: 99)
         for round in 0..<40 {
-            let count = Int(random.nextValue() % 64) + 1
-            let block = random.nextValue() % UInt64(1024 - count)
+            let count = Int(random.next64() % 64) + 1
+            let block = random.next64() % UInt64(1024 - count)
             let data = pattern(count * 512, seed: UInt64(round))
             let buffer = DMABuffer(count * 512)
             buffer.set(data)
@@ -346,8 +346,8 @@ struct VirtioBlkTests {
         #expect(blk.queue is PackedVirtqueue)
         let random = SeededEntropy(seed: 5)
         for round in 0..<60 {
-            let count = Int(random.nextValue() % 48) + 1
-            let block = random.nextValue() % UInt64(1024 - count)
+            let count = Int(random.next64() % 48) + 1
+            let block = random.next64() % UInt64(1024 - count)
             let data = pattern(count * 512, seed: UInt64(round))
             let buffer = DMABuffer(count * 512)
             buffer.set(data)
@@ -380,12 +380,12 @@ struct VirtioBlkTests {
             do throws(BlockDeviceError) { try body(); return nil } catch { return error }
         }
         for step in 0..<400 {
-            let block = random.nextValue() % 270
-            let bytes = Int(random.nextValue() % 24) * 512 + (random.nextValue() % 10 == 0 ? 100 : 0)
+            let block = random.next64() % 270
+            let bytes = Int(random.next64() % 24) * 512 + (random.next64() % 10 == 0 ? 100 : 0)
             let a = DMABuffer(max(bytes, 1)), b = DMABuffer(max(bytes, 1))
             let viewA = UnsafeMutableRawBufferPointer(rebasing: a.mutable[0..<bytes])
             let viewB = UnsafeMutableRawBufferPointer(rebasing: b.mutable[0..<bytes])
-            switch random.nextValue() % 3 {
+            switch random.next64() % 3 {
             case 0:
                 let data = pattern(bytes, seed: UInt64(step))
                 a.set(data); b.set(data)

@@ -94,11 +94,11 @@ struct VirtqueueTests {
         var nextToken: UInt32 = 0
         var completed = 0
         for _ in 0..<250_000 {
-            switch random.nextValue() % 4 {
+            switch random.next64() % 4 {
             case 0, 1:
-                let count = Int(random.nextValue() % 4) + 1
+                let count = Int(random.next64() % 4) + 1
                 guard queue.freeDescriptorCount >= count else { continue }
-                let writableLength = UInt32(random.nextValue() % 1000) + 1
+                let writableLength = UInt32(random.next64() % 1000) + 1
                 let head = try queue.submitChain(count: count, token: nextToken) { i in
                     i == count - 1 ? writable(0x10_0000 + UInt64(i), writableLength) : readable(0x20_0000, 8)
                 }
@@ -110,12 +110,12 @@ struct VirtqueueTests {
             default:
                 guard !taken.isEmpty else { continue }
                 // Complete a random subset, out of order.
-                let n = Int(random.nextValue() % UInt64(taken.count)) + 1
+                let n = Int(random.next64() % UInt64(taken.count)) + 1
                 for _ in 0..<n {
-                    let i = Int(random.nextValue() % UInt64(taken.count))
+                    let i = Int(random.next64() % UInt64(taken.count))
                     let chain = taken.remove(at: i)
                     let info = try #require(inFlight[chain.head])
-                    let length = Int(random.nextValue() % UInt64(info.writable + 1))
+                    let length = Int(random.next64() % UInt64(info.writable + 1))
                     expected[info.token] = length
                     device.pushUsed(0, head: chain.head, length: length, capacity: info.writable)
                 }
