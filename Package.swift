@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
+        .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
     ],
     dependencies: [
@@ -39,7 +40,7 @@ let package = Package(
         // Memory map, physical frames, page tables, heap allocators (pure; host-tested over host buffers).
         .target(name: "Memory", dependencies: ["Interfaces"]),
         // Threads, run queues, timers, wait queues and synchronisation.
-        .target(name: "Scheduler", dependencies: ["Interfaces"]),
+        .target(name: "Scheduler", dependencies: ["Interfaces", "BootShim"]),
         // Virtio transports (PCI, MMIO) and split virtqueues.
         .target(name: "Virtio", dependencies: ["Interfaces", "Hardware"]),
         .target(name: "VirtioNet", dependencies: ["Virtio", "Interfaces"]),
@@ -63,6 +64,7 @@ let package = Package(
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),
+        .executableTarget(name: "SchedulerCheck", dependencies: ["Runtime"], path: "Tests/Images/SchedulerCheck"),
 
         // Benchmarks run on the host (programs that print numbers).
         .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSBench"),
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "BootTests", dependencies: ["Boot", "Interfaces"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory", "Interfaces"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Interfaces"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "Runtime", "Interfaces"]),
         .testTarget(name: "UnikernelToolTests", dependencies: ["UnikernelTool"]),
         .testTarget(name: "TCPStackTests", dependencies: ["TCPStack", "Interfaces"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Interfaces"]),
