@@ -94,6 +94,9 @@ final class GuestThreadPlatform: ThreadPlatform {
 @_cdecl("unikernel_thread_system")
 public func unikernelThreadSystem() -> UnsafeMutableRawPointer {
     let system = ThreadSystem(platform: GuestThreadPlatform(), policy: SchedulerChoice.take())
+    // The controllers first: until the legacy PICs are remapped and masked, firmware-programmed IRQs (SeaBIOS
+    // leaves the PIT's IRQ 0 on vector 8) would arrive on exception vectors as soon as interrupts are enabled.
+    _ = InterruptController.apic
     Traps.setHandler(vector: InterruptController.timerVector) { _ in ThreadSystem.shared?.timerInterrupt() }
     ThreadSystemHook.afterInterrupt = { ThreadSystem.shared?.preemptIfNeeded() }
     Fatal.guardPageOwner = { address in

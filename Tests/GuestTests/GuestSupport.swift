@@ -7,6 +7,8 @@ enum Guest {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     private static let lock = NSLock()
+    /// One guest at a time: suites run in parallel, but boot tests measure time and share two cores.
+    private static let bootLock = NSLock()
     nonisolated(unsafe) private static var images: [String: Result<String, ToolError>] = [:]
 
     /// The image of `product`, built on first request (the guest build of this package, size-optimized).
@@ -44,6 +46,8 @@ enum Guest {
         config.append = arguments
         configure(&config)
         let buffer = OutputBuffer()
+        bootLock.lock()
+        defer { bootLock.unlock() }
         let outcome = try QEMURunner(configuration: config, timeout: timeout).run(output: { buffer.append($0) })
         return Run(outcome: outcome, console: buffer.text)
     }
