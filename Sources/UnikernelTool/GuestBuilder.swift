@@ -9,7 +9,9 @@ import Foundation
 public struct GuestBuilder {
     /// The package whose product is built (the application's package, or this repository).
     public let packageDirectory: URL
-    /// The unikernel package checkout (linker script, boot shim).
+    /// The unikernel package checkout whose linker script the toolset names. `build` replaces it with the checkout
+    /// that the guest build of `packageDirectory` resolves (`locateUnikernelPackage()`), so the linker script always
+    /// comes from the same checkout as the boot shim and the modules it is linked with.
     public let unikernel: UnikernelPackage
     /// The Swift toolchain.
     public let toolchain: Toolchain
@@ -74,20 +76,54 @@ public struct GuestBuilder {
     /// The package's products as (name, kind) pairs, e.g. ("Hello", "executable").
     public func products() throws(ToolError) -> [(name: String, kind: String)] {
         // The guest scratch path has its own lock, so this works while a host build or `swift test` holds .build.
-        let (status, output) = try Shell.capture(["swift", "package", "--scratch-path", scratchPath.path,
-                                                  "describe", "--type", "json"], in: packageDirectory)
-        guard status == 0 else { throw .commandFailed("swift package describe", status: status, output: output) }
-        // SwiftPM may print resolution progress before the JSON.
-        guard let start = output.firstIndex(of: "{"),
-              let json = try? JSONSerialization.jsonObject(with: Data(output[start...].utf8)) as? [String: Any],
-              let products = json["products"] as? [[String: Any]] else {
-            throw .commandFailed("swift package describe", status: status, output: output)
+        let json = try packageJSON(["describe", "--type", "json"], what: "swift package describe")
+        guard let products = json["products"] as? [[String: Any]] else {
+            throw .commandFailed("swift package describe", status: 0, output: "no products in the package description")
         }
         return products.compactMap { p in
             guard let name = p["name"] as? String, let type = p["type"] as? [String: Any], let kind = type.keys.first
             else { return nil }
             return (name, kind)
         }
+    }
+
+    /// Finds the unikernel package in `packageDirectory`'s dependency graph as the guest build resolves it (in the
+    /// guest scratch path): the package itself when it is the unikernel package, otherwise the first dependency,
+    /// direct or transitive, whose manifest is named `swift-unikernel`. Throws `checkoutWithoutLinkerScript` when
+    /// that checkout has no linker script, and `invalidArgument` when the package does not depend on it at all.
+    public func locateUnikernelPackage() throws(ToolError) -> UnikernelPackage {
+        let graph = try packageJSON(["show-dependencies", "--format", "json"], what: "swift package show-dependencies")
+        var queue = [graph]
+        while !queue.isEmpty {
+            let node = queue.removeFirst()
+            if let name = node["name"] as? String, name == UnikernelPackage.manifestName,
+               let path = node["path"] as? String {
+                return try UnikernelPackage.validated(root: URL(fileURLWithPath: path))
+            }
+            queue += node["dependencies"] as? [[String: Any]] ?? []
+        }
+        throw .invalidArgument(
+            "the package at \(packageDirectory.path) does not depend on \(UnikernelPackage.manifestName); add it to "
+                + "Package.swift (`.package(url: \"<url>\", from: \"0.1.0\")`, and `.product(name: \"Runtime\", "
+                + "package: \"<identity>\")` in the application's target) or create a package with `unikernel init`")
+    }
+
+    /// Runs `swift package <arguments>` in the guest scratch path and parses its JSON output.
+    private func packageJSON(_ arguments: [String], what: String) throws(ToolError) -> [String: Any] {
+        // The guest scratch path has its own lock, so this works while a host build or `swift test` holds .build.
+        let (status, output) = try Shell.capture([toolchain.swiftDriver.path, "package", "--scratch-path",
+                                                  scratchPath.path] + arguments, in: packageDirectory)
+        guard status == 0 else { throw .commandFailed(what, status: status, output: output) }
+        // Standard error is merged in: SwiftPM may print resolution progress ("Fetching ...", "Computing version
+        // ...") before the JSON object, which starts on a line of its own, and warnings after it.
+        let start = output.hasPrefix("{")
+            ? output.startIndex : output.range(of: "\n{").map { output.index(after: $0.lowerBound) }
+        guard let start, let end = output.lastIndex(of: "}"), start < end,
+              let object = try? JSONSerialization.jsonObject(with: Data(output[start...end].utf8)) as? [String: Any]
+        else {
+            throw .commandFailed(what, status: status, output: output)
+        }
+        return object
     }
 
     /// The image a build of `product` produces.
@@ -102,11 +138,16 @@ public struct GuestBuilder {
             throw .noSuchProduct(product, available: all.filter { $0.kind == "executable" }.map(\.name))
         }
         guard found.kind == "executable" else { throw .productNotExecutable(product, type: found.kind) }
-        try writeToolset()
+        // Link with the linker script of the checkout this build compiles (in an application package:
+        // `.build-guest/checkouts/<identity>`), not necessarily the one the tool was compiled from.
+        var resolved = GuestBuilder(packageDirectory: packageDirectory, unikernel: try locateUnikernelPackage(),
+                                    toolchain: toolchain)
+        resolved.optimization = optimization
+        try resolved.writeToolset()
         // SwiftPM does not track the linker script as an input; removing the old image forces a fresh link.
         try? FileManager.default.removeItem(at: imagePath(for: product))
-        let arguments = ["swift", "build", "--package-path", packageDirectory.path, "--triple", Self.triple,
-                         "-c", "release", "--toolset", toolsetPath.path, "--scratch-path", scratchPath.path,
+        let arguments = [toolchain.swiftDriver.path, "build", "--package-path", packageDirectory.path,
+                         "--triple", Self.triple, "-c", "release", "--toolset", toolsetPath.path, "--scratch-path", scratchPath.path,
                          "--product", product]
         if quiet {
             let (status, output) = try Shell.capture(arguments)

@@ -1,11 +1,19 @@
 import Foundation
 
-/// Where the unikernel package's own files are: the root of the checkout holding this tool's sources. Inside
-/// this repository that is the repository; inside an application package it is the dependency checkout
-/// (`.build/checkouts/<name>`), because the tool is compiled from there.
+/// A checkout of the unikernel package: where its linker script and boot shim are. Inside this repository that is
+/// the repository; inside an application package it is a dependency checkout (`.build/checkouts/<identity>` for the
+/// tool itself, `.build-guest/checkouts/<identity>` for the guest build, which `GuestBuilder` links against).
 public struct UnikernelPackage: Sendable {
+    /// The `name:` in this package's manifest. Applications refer to the package by its identity (derived from
+    /// the URL or path they use); the name stays the same wherever a checkout lives, so dependency graphs are
+    /// searched by it.
+    public static let manifestName = "swift-unikernel"
+
     /// Absolute path of the package root.
     public let root: URL
+
+    /// Describes the checkout at `root` without checking it (see `validated(root:)`).
+    public init(root: URL) { self.root = root }
 
     /// The package this tool was built from, located through the compile-time path of this source file.
     public static func current(sourceFile: String = #filePath) throws(ToolError) -> UnikernelPackage {
@@ -13,9 +21,15 @@ public struct UnikernelPackage: Sendable {
             .deletingLastPathComponent()  // UnikernelTool
             .deletingLastPathComponent()  // Sources
             .deletingLastPathComponent()  // package root
-        let package = UnikernelPackage(root: root)
+        return try validated(root: root)
+    }
+
+    /// The checkout at `root`, after checking that it has the linker script (a checkout without it is
+    /// incomplete or is not this package).
+    public static func validated(root: URL) throws(ToolError) -> UnikernelPackage {
+        let package = UnikernelPackage(root: root.standardizedFileURL)
         guard FileManager.default.fileExists(atPath: package.linkerScript.path) else {
-            throw .checkoutWithoutLinkerScript(root.path)
+            throw .checkoutWithoutLinkerScript(package.root.path)
         }
         return package
     }
@@ -24,27 +38,43 @@ public struct UnikernelPackage: Sendable {
     public var linkerScript: URL { root.appendingPathComponent("Linker/unikernel.ld") }
 }
 
-/// The Swift toolchain that runs this tool (the `swift` found on PATH).
+/// The Swift toolchain that builds guests: the `swift` found on PATH, wherever that toolchain is installed.
+///
+/// Invariant: a `Toolchain` returned by `find` or `validated(usr:)` has the driver, the Embedded Swift standard
+/// library for `x86_64-unknown-none-elf` and its Unicode data tables; guest builds run this toolchain's own driver,
+/// so the embedded libraries named in the toolset always match the compiler that uses them.
 public struct Toolchain: Sendable {
     /// The toolchain's `usr` directory.
     public let usr: URL
 
-    /// Locates `swift` on PATH (or `$SWIFT_EXEC`'s toolchain) and resolves symlinks to the toolchain directory.
+    /// Creates a toolchain description without checking it (see `validated(usr:)`).
+    public init(usr: URL) { self.usr = usr }
+
+    /// Locates `swift` on PATH, resolves symlinks to the toolchain's `usr` directory and checks that the
+    /// toolchain can build guests.
     public static func find(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ToolError) -> Toolchain {
         guard let swift = Shell.which("swift", environment: environment) else {
-            throw .toolchainWithoutEmbedded("no `swift` on PATH")
+            throw .toolchainWithoutEmbedded("no `swift` on PATH (\(environment["PATH"] ?? "PATH is not set"))")
         }
         let resolved = URL(fileURLWithPath: swift).resolvingSymlinksInPath()
-        let usr = resolved.deletingLastPathComponent().deletingLastPathComponent()
-        let toolchain = Toolchain(usr: usr)
-        guard FileManager.default.fileExists(atPath: toolchain.embeddedStdlibModule.path) else {
-            throw .toolchainWithoutEmbedded("\(toolchain.embeddedStdlibModule.path) is missing")
-        }
-        guard FileManager.default.fileExists(atPath: toolchain.unicodeDataTables.path) else {
-            throw .toolchainWithoutEmbedded("\(toolchain.unicodeDataTables.path) is missing")
+        return try validated(usr: resolved.deletingLastPathComponent().deletingLastPathComponent())
+    }
+
+    /// The toolchain whose `usr` directory is `usr`, after checking that it has a Swift driver and Embedded Swift
+    /// for `x86_64-unknown-none-elf` (the standard library module and the Unicode data tables archive).
+    public static func validated(usr: URL) throws(ToolError) -> Toolchain {
+        let toolchain = Toolchain(usr: usr.standardizedFileURL)
+        for required in [toolchain.swiftDriver, toolchain.embeddedStdlibModule, toolchain.unicodeDataTables]
+        where !FileManager.default.fileExists(atPath: required.path) {
+            throw .toolchainWithoutEmbedded(
+                "\(required.path) is missing (the toolchain at \(toolchain.usr.path) has no Embedded Swift "
+                    + "support for \(GuestBuilder.triple))")
         }
         return toolchain
     }
+
+    /// The toolchain's `swift` driver; guest builds run it (not whatever `swift` PATH names later).
+    public var swiftDriver: URL { usr.appendingPathComponent("bin/swift") }
 
     /// The Embedded Swift standard library module for the guest triple.
     public var embeddedStdlibModule: URL {
