@@ -20,7 +20,7 @@ struct Unikernel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unikernel",
         abstract: "Build, boot and inspect Swift unikernel images.",
-        subcommands: [Build.self, Run.self, Inspect.self])
+        subcommands: [Build.self, Run.self, Inspect.self, Init.self])
 }
 
 struct Build: ParsableCommand {
@@ -185,6 +185,86 @@ struct Inspect: ParsableCommand {
         do throws(ToolError) {
             let report = try ImageReport(path: image, largestCount: top)
             print(json ? report.json : report.text)
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create an application package that depends on the unikernel package.",
+        discussion: """
+            Writes Package.swift (one executable product, named after the directory as a Swift identifier), \
+            Sources/<Product>/main.swift from the template, a README with the commands that build and boot it, and \
+            a .gitignore. The directory is created if missing and must otherwise be empty. Inside the new package the \
+            tool is `swift run unikernel` (an executable product of the dependency).
+            """)
+
+    @Argument(help: "The new package's directory; its name names the package and the product.")
+    var directory: String
+
+    @Option(help: "What main.swift does: hello (prints a greeting and its arguments) or http (serves port 8080).")
+    var template: String = "hello"
+
+    @Option(help: ArgumentHelp(
+        "The unikernel package: a git URL (https://…, file://…) or a local directory (used as it is).",
+        discussion: "Default: the repository this tool was built from, as a file:// URL."))
+    var dependency: String?
+
+    @Option(help: "For a URL: accept this version up to the next major one.")
+    var from: String = "0.1.0"
+
+    @Option(help: "For a URL: follow this branch instead of a version.")
+    var branch: String?
+
+    func run() throws {
+        do throws(ToolError) {
+            guard let chosen = ApplicationTemplate(rawValue: template) else {
+                throw ToolError.invalidArgument("--template must be hello or http, not '\(template)'")
+            }
+            guard let version = ReleaseVersion(from) else {
+                throw ToolError.invalidArgument("--from must be a version like 0.1.0, not '\(from)'")
+            }
+            let requirement: UnikernelDependency.Requirement = branch.map { .branch($0) } ?? .from(version)
+            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            let tool = try? UnikernelPackage.current()
+            var warnings: [String] = []
+            let chosenDependency: UnikernelDependency
+            if let dependency {
+                chosenDependency = UnikernelDependency(argument: dependency, requirement: requirement, relativeTo: cwd)
+            } else {
+                guard let tool else {
+                    throw ToolError.invalidArgument(
+                        "cannot find the unikernel package this tool was built from; pass --dependency URL|PATH")
+                }
+                let (found, warning) = try UnikernelDependency.defaultDependency(tool: tool, requirement: requirement)
+                chosenDependency = found
+                if let warning { warnings.append(warning) }
+            }
+            if case .path(let path) = chosenDependency.location,
+               !FileManager.default.fileExists(atPath: path + "/Package.swift") {
+                warnings.append("there is no package at \(path) (no Package.swift).")
+            }
+            // The checkout the new package will build against, when it is on this machine.
+            let checkout: URL?
+            if case .path(let path) = chosenDependency.location { checkout = URL(fileURLWithPath: path) }
+            else { checkout = tool?.root }
+            if let checkout, !chosen.isAvailable(in: checkout) {
+                warnings.append("the \(chosen) template uses HTTPServer, which this version of the unikernel package "
+                    + "does not have yet; the new package will not build until its dependency does.")
+            }
+            let directoryURL = directory.hasPrefix("/") ? URL(fileURLWithPath: directory)
+                : cwd.appendingPathComponent(directory)
+            let package = ApplicationPackage(directory: directoryURL, template: chosen, dependency: chosenDependency)
+            try package.write()
+            print("Created \(package.packageName) in \(package.directory.path): product \(package.productName), "
+                + "template \(chosen), dependency \(chosenDependency).")
+            for file in package.files { print("  \(file.path)") }
+            print("Next:\n  cd \(package.directory.path)\n  swift run unikernel build \(package.productName) && "
+                + "swift run unikernel run \(package.imagePath)"
+                + (chosen.servicePort.map { " --forward \($0):\($0)" } ?? ""))
+            for warning in warnings { FileHandle.standardError.write(Data("unikernel: warning: \(warning)\n".utf8)) }
         } catch {
             fail(error)
         }
