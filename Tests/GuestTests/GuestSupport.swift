@@ -60,3 +60,13 @@ final class OutputBuffer: @unchecked Sendable {
     func append(_ s: String) { lock.lock(); storage += s; lock.unlock() }
     var text: String { lock.lock(); defer { lock.unlock() }; return storage }
 }
+
+extension Guest {
+    /// Runs `body` while no other boot test runs a guest (for tests that boot through a separate process, such as
+    /// `swift run unikernel run` inside an application package).
+    static func exclusively<T>(_ body: () throws -> T) rethrows -> T {
+        bootLock.lock()
+        defer { bootLock.unlock() }
+        return try body()
+    }
+}

@@ -1,0 +1,246 @@
+import Foundation
+import Testing
+import UnikernelTool
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Boot tests for applications in their own package (issue 7): a package created by `unikernel init`, outside this
+/// repository, depends on a temporary git clone of it by `file://` URL and version tag; inside it,
+/// `swift run unikernel` (the dependency's executable product) builds, inspects and boots the image (QEMU TCG,
+/// machine microvm).
+@Suite(.serialized) struct AppPackageTests {
+    @Test(.timeLimit(.minutes(30)))
+    func helloPackageBuildsAndBootsFromATaggedFileURLDependency() throws {
+        let workspace = try AppWorkspace()
+        defer { workspace.remove() }
+        let app = try workspace.createApplication(directoryName: "greeter", template: .hello)
+        #expect(app.productName == "Greeter")
+
+        let image = try workspace.build(app)
+        #expect(image == app.directory.appendingPathComponent(app.imagePath).path)
+        // The toolset links with the linker script of the checkout the guest build compiled, inside the application.
+        let toolset = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: app.directory.appendingPathComponent(".build-guest/guest-toolset.json")))
+        let linkerOptions = try #require(((toolset as? [String: Any])?["linker"] as? [String: Any])?["extraCLIOptions"]
+            as? [String])
+        let script = try #require(linkerOptions.firstIndex(of: "-T").map { linkerOptions[$0 + 1] })
+        #expect(script == app.directory.appendingPathComponent(
+            ".build-guest/checkouts/swift-unikernel/Linker/unikernel.ld").path)
+
+        let inspect = try workspace.tool(["inspect", image], in: app, timeout: 300)
+        #expect(inspect.status == 0, "\(inspect.output)")
+        #expect(inspect.output.contains("XEN_ELFNOTE_PHYS32_ENTRY ok"))
+
+        let run = try Guest.exclusively {
+            try workspace.tool(["run", image, "--machine", "microvm", "--append", "one \"two words\"",
+                                "--timeout", "60"], in: app, timeout: 300)
+        }
+        let lines = run.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(run.status == 0, "\(run.output)")
+        #expect(lines.contains("Hello from Greeter!"), "\(run.output)")
+        #expect(lines.contains("argument: one"))
+        #expect(lines.contains("argument: two words"))
+    }
+
+    /// Enabled once the socket-level `HTTPServer` the http template uses exists in this repository; from then on a
+    /// template that does not build or does not answer fails here.
+    @Test(.enabled(if: AppWorkspace.httpTemplateAPIExists,
+                   "the http template needs HTTPServer, which Sources/HTTP does not declare yet"),
+          .timeLimit(.minutes(30)))
+    func httpPackageAnswersCurlThroughAPortForward() throws {
+        let workspace = try AppWorkspace()
+        defer { workspace.remove() }
+        let app = try workspace.createApplication(directoryName: "web-service", template: .http)
+        let image = try workspace.build(app)
+        let port = try AppWorkspace.freeLocalPort()
+        let pidFile = workspace.root.appendingPathComponent("qemu.pid")
+        try Guest.exclusively {
+            let guest = try BoundedProcess(
+                ["swift", "run", "unikernel", "run", image, "--forward", "\(port):8080", "--timeout", "120",
+                 "--qemu-arg", "-pidfile", "--qemu-arg", pidFile.path],
+                in: app.directory)
+            defer {
+                // Stop QEMU (the tool then exits), and never leave it running.
+                if let text = try? String(contentsOf: pidFile, encoding: .utf8),
+                   let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    kill(pid, SIGTERM)
+                }
+                _ = guest.wait(timeout: 20)
+            }
+            var answers: [String] = []
+            for path in ["/", "/hello/unikernel"] {
+                let answer = try AppWorkspace.get(port: port, path: path, within: 90)
+                answers.append(answer ?? "(no answer)")
+                #expect(answer == "Hello from Unikernel! Path: \(path)", "console so far:\n\(guest.output)")
+            }
+        }
+    }
+}
+
+/// A temporary directory outside the repository holding a tagged clone of this repository (the working tree as it
+/// is, committed) and the application packages created against it. `remove()` deletes all of it.
+struct AppWorkspace {
+    /// The temporary directory.
+    let root: URL
+    /// The clone: `<root>/swift-unikernel`, tagged `0.1.0`.
+    let clone: URL
+
+    /// Whether the socket-level server API that the http template is written against exists here.
+    static var httpTemplateAPIExists: Bool { ApplicationTemplate.http.isAvailable(in: Guest.packageRoot) }
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("unikernel-app-\(UUID().uuidString)")
+        clone = root.appendingPathComponent("swift-unikernel")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        do {
+            try Self.cloneWorkingTree(of: Guest.packageRoot, to: clone)
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: root) }
+
+    /// Clones `repository`, brings the clone to the working tree's state (uncommitted and untracked files
+    /// included, ignored ones not), commits that and tags it `0.1.0`, so the test builds what is on disk.
+    static func cloneWorkingTree(of repository: URL, to clone: URL) throws {
+        try check(["git", "clone", "-q", "--no-hardlinks", repository.path, clone.path], in: nil)
+        let listing = try check(["git", "-C", repository.path, "ls-files", "-z", "--cached", "--others",
+                                 "--exclude-standard"], in: nil)
+        let manager = FileManager.default
+        for path in Set(listing.split(separator: "\0").map(String.init)) {
+            let source = repository.appendingPathComponent(path)
+            let destination = clone.appendingPathComponent(path)
+            try? manager.removeItem(at: destination)
+            guard manager.fileExists(atPath: source.path) else { continue }  // deleted in the working tree
+            try manager.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try manager.copyItem(at: source, to: destination)
+        }
+        let git = ["git", "-C", clone.path, "-c", "user.name=AppPackageTests", "-c", "user.email=tests@example.invalid"]
+        try check(git + ["add", "-A"], in: nil)
+        try check(git + ["commit", "-q", "--allow-empty", "-m", "Working tree under test"], in: nil)
+        try check(git + ["tag", "0.1.0"], in: nil)
+    }
+
+    /// Creates an application package with the tool's `init` code, depending on the clone by `file://` URL and
+    /// `from: "0.1.0"`.
+    func createApplication(directoryName: String, template: ApplicationTemplate) throws -> ApplicationPackage {
+        let dependency = UnikernelDependency(location: .url("file://" + clone.path),
+                                             requirement: .from(ReleaseVersion(0, 1, 0)))
+        let app = ApplicationPackage(directory: root.appendingPathComponent(directoryName), template: template,
+                                     dependency: dependency)
+        try app.write()
+        return app
+    }
+
+    /// `swift run unikernel build <product>` inside the application; returns the image path (the last line).
+    func build(_ app: ApplicationPackage) throws -> String {
+        let result = try tool(["build", app.productName, "--quiet"], in: app, timeout: 1500)
+        try #require(result.status == 0, "unikernel build failed:\n\(result.output.suffix(4000))")
+        let image = try #require(result.output.split(separator: "\n").last.map(String.init))
+        try #require(FileManager.default.fileExists(atPath: image), "no image at \(image):\n\(result.output)")
+        return image
+    }
+
+    /// `swift run unikernel <arguments>` inside the application, stopped after `timeout` seconds.
+    func tool(_ arguments: [String], in app: ApplicationPackage, timeout: Double) throws -> (status: Int32, output: String) {
+        let process = try BoundedProcess(["swift", "run", "-q", "unikernel"] + arguments, in: app.directory)
+        guard let status = process.wait(timeout: timeout) else {
+            Issue.record("`unikernel \(arguments.joined(separator: " "))` did not finish within \(timeout) s")
+            return (-1, process.output)
+        }
+        return (status, process.output)
+    }
+
+    /// Runs a command that must succeed within five minutes; returns its output.
+    @discardableResult
+    static func check(_ arguments: [String], in directory: URL?) throws -> String {
+        let process = try BoundedProcess(arguments, in: directory)
+        let status = process.wait(timeout: 300)
+        try #require(status == 0, "\(arguments.joined(separator: " ")) failed (\(status.map(String.init) ?? "timeout")):\n\(process.output)")
+        return process.output
+    }
+
+    /// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's choice for port 0).
+    static func freeLocalPort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// The body of `GET http://127.0.0.1:<port><path>` with curl, retried until the guest answers or `within`
+    /// seconds pass (nil then).
+    static func get(port: UInt16, path: String, within seconds: Double) throws -> String? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let curl = try BoundedProcess(["curl", "-s", "-S", "--max-time", "5", "http://127.0.0.1:\(port)\(path)"],
+                                          in: nil, mergeErrors: false)
+            if curl.wait(timeout: 10) == 0 { return curl.output }
+            usleep(500_000)
+        }
+        return nil
+    }
+}
+
+/// A child process whose output is collected as it arrives and which can be waited for with a deadline; on
+/// timeout it is interrupted (SIGINT, which SwiftPM passes on to its children) and then killed.
+final class BoundedProcess: @unchecked Sendable {
+    private let process = Process()
+    private let buffer = OutputBuffer()
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(_ arguments: [String], in directory: URL?, mergeErrors: Bool = true) throws {
+        guard let executable = Shell.which(arguments[0]) else { throw ToolError.fileNotFound(arguments[0]) }
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = Array(arguments.dropFirst())
+        if let directory { process.currentDirectoryURL = directory }
+        process.standardInput = FileHandle.nullDevice
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = mergeErrors ? pipe : FileHandle.nullDevice
+        let buffer = buffer, finished = finished
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                finished.signal()
+            } else {
+                buffer.append(String(decoding: data, as: UTF8.self))
+            }
+        }
+        try process.run()
+    }
+
+    /// Everything the process has written so far.
+    var output: String { buffer.text }
+
+    /// The exit status, or nil when the process had to be stopped after `timeout` seconds.
+    func wait(timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        var timedOut = false
+        if process.isRunning {
+            timedOut = true
+            kill(process.processIdentifier, SIGINT)
+            let grace = Date().addingTimeInterval(10)
+            while process.isRunning && Date() < grace { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        process.waitUntilExit()
+        _ = finished.wait(timeout: .now() + 5)
+        return timedOut ? nil : process.terminationStatus
+    }
+}
