@@ -79,6 +79,26 @@ import Glibc
     }
 }
 
+/// The pieces the HTTP case relies on, checked now (the HTTP case itself waits for `HTTPServer`): a free port,
+/// `get` against a port nobody listens on and against a real HTTP server (Python's), and stopping a child process.
+@Suite struct AppPackageHarnessTests {
+    @Test func portsRequestsAndProcessesOfTheHTTPCaseWork() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("unikernel-http-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data("Hello from Python".utf8).write(to: directory.appendingPathComponent("hello"))
+
+        let port = try AppWorkspace.freeLocalPort()
+        #expect(port > 0)
+        #expect(try AppWorkspace.get(port: port, path: "/hello", within: 1) == nil, "nothing listens yet")
+        let server = try BoundedProcess(["python3", "-m", "http.server", "\(port)", "--bind", "127.0.0.1",
+                                         "--directory", directory.path], in: nil)
+        #expect(try AppWorkspace.get(port: port, path: "/hello", within: 20) == "Hello from Python")
+        #expect(server.wait(timeout: 0.1) == nil, "a process still running at the deadline is stopped")
+        #expect(try AppWorkspace.get(port: port, path: "/hello", within: 1) == nil, "the server is gone")
+    }
+}
+
 /// A temporary directory outside the repository holding a tagged clone of this repository (the working tree as it
 /// is, committed) and the application packages created against it. `remove()` deletes all of it.
 struct AppWorkspace {
@@ -196,7 +216,7 @@ struct AppWorkspace {
 }
 
 /// A child process whose output is collected as it arrives and which can be waited for with a deadline; on
-/// timeout it is interrupted (SIGINT, which SwiftPM passes on to its children) and then killed.
+/// timeout it is interrupted (SIGINT, on which SwiftPM stops its children), then terminated, then killed.
 final class BoundedProcess: @unchecked Sendable {
     private let process = Process()
     private let buffer = OutputBuffer()
@@ -234,10 +254,13 @@ final class BoundedProcess: @unchecked Sendable {
         var timedOut = false
         if process.isRunning {
             timedOut = true
-            kill(process.processIdentifier, SIGINT)
-            let grace = Date().addingTimeInterval(10)
-            while process.isRunning && Date() < grace { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            // SIGINT first (SwiftPM stops its compiler children on it), SIGTERM for a child that ignores SIGINT
+            // (inherited from a background job), then SIGKILL.
+            for signal in [SIGINT, SIGTERM, SIGKILL] where process.isRunning {
+                kill(process.processIdentifier, signal)
+                let grace = Date().addingTimeInterval(3)
+                while process.isRunning && Date() < grace { usleep(20_000) }
+            }
         }
         process.waitUntilExit()
         _ = finished.wait(timeout: .now() + 5)
