@@ -147,8 +147,8 @@ public struct GuestBuilder {
         // SwiftPM does not track the linker script as an input; removing the old image forces a fresh link.
         try? FileManager.default.removeItem(at: imagePath(for: product))
         let arguments = [toolchain.swiftDriver.path, "build", "--package-path", packageDirectory.path,
-                         "--triple", Self.triple, "-c", "release", "--toolset", toolsetPath.path, "--scratch-path", scratchPath.path,
-                         "--product", product]
+                         "--triple", Self.triple, "-c", "release", "--toolset", toolsetPath.path,
+                         "--scratch-path", scratchPath.path, "--product", product]
         if quiet {
             let (status, output) = try Shell.capture(arguments)
             guard status == 0 else { throw .commandFailed("guest build of \(product)", status: status, output: output) }

@@ -439,8 +439,9 @@ public struct ApplicationPackage: Sendable {
             }
             let entries = ((try? manager.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0 != ".git" }
             guard entries.isEmpty else {
-                throw .invalidArgument("\(directory.path) is not empty (\(entries.sorted().prefix(3).joined(separator: ", "))"
-                    + "\(entries.count > 3 ? ", …" : "")); unikernel init writes only into a new or empty directory")
+                let shown = entries.sorted().prefix(3).joined(separator: ", ") + (entries.count > 3 ? ", …" : "")
+                throw .invalidArgument(
+                    "\(directory.path) is not empty (\(shown)); unikernel init writes only into a new or empty directory")
             }
         }
         var written: [URL] = []

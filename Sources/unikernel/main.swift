@@ -204,18 +204,20 @@ struct Init: ParsableCommand {
     @Argument(help: "The new package's directory; its name names the package and the product.")
     var directory: String
 
-    @Option(help: "What main.swift does: hello (prints a greeting and its arguments) or http (serves port 8080).")
+    @Option(help: ArgumentHelp(
+        "What main.swift does: hello (prints a greeting and its arguments) or http (serves port 8080).",
+        valueName: "hello|http"))
     var template: String = "hello"
 
     @Option(help: ArgumentHelp(
         "The unikernel package: a git URL (https://…, file://…) or a local directory (used as it is).",
-        discussion: "Default: the repository this tool was built from, as a file:// URL."))
+        discussion: "Default: the repository this tool was built from, as a file:// URL.", valueName: "url|path"))
     var dependency: String?
 
-    @Option(help: "For a URL: accept this version up to the next major one.")
+    @Option(help: ArgumentHelp("For a URL: accept this version up to the next major one.", valueName: "version"))
     var from: String = "0.1.0"
 
-    @Option(help: "For a URL: follow this branch instead of a version.")
+    @Option(help: ArgumentHelp("For a URL: follow this branch instead of a version.", valueName: "branch"))
     var branch: String?
 
     func run() throws {

@@ -180,7 +180,8 @@ struct AppWorkspace {
     static func check(_ arguments: [String], in directory: URL?) throws -> String {
         let process = try BoundedProcess(arguments, in: directory)
         let status = process.wait(timeout: 300)
-        try #require(status == 0, "\(arguments.joined(separator: " ")) failed (\(status.map(String.init) ?? "timeout")):\n\(process.output)")
+        let outcome = status.map { "status \($0)" } ?? "timeout"
+        try #require(status == 0, "\(arguments.joined(separator: " ")) failed (\(outcome)):\n\(process.output)")
         return process.output
     }
 
@@ -195,7 +196,9 @@ struct AppWorkspace {
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
         }
         try #require(bound)
         return UInt16(bigEndian: address.sin_port)
