@@ -122,7 +122,17 @@ struct AppWorkspace {
         }
     }
 
-    func remove() { try? FileManager.default.removeItem(at: root) }
+    /// Deletes the workspace, and the lock files SwiftPM left for its packages in the temporary directory
+    /// (named after the package path with `/` as `_`).
+    func remove() {
+        let manager = FileManager.default
+        try? manager.removeItem(at: root)
+        let prefix = root.path.replacingOccurrences(of: "/", with: "_")
+        let temporary = manager.temporaryDirectory
+        for name in (try? manager.contentsOfDirectory(atPath: temporary.path)) ?? [] where name.hasPrefix(prefix) {
+            try? manager.removeItem(at: temporary.appendingPathComponent(name))
+        }
+    }
 
     /// Clones `repository`, brings the clone to the working tree's state (uncommitted and untracked files
     /// included, ignored ones not), commits that and tags it `0.1.0`, so the test builds what is on disk.
