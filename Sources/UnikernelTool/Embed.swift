@@ -256,21 +256,23 @@ public enum Embedder {
     }
 
     /// Opens `path` with libelf (`command` ELF_C_READ or ELF_C_RDWR) and calls `body` with the handle.
-    private static func withELF<R>(_ path: String, write: Bool,
+    /// Errors name `display` (the user's path, not a temporary copy).
+    private static func withELF<R>(_ path: String, display: String? = nil, write: Bool,
                                    _ body: (OpaquePointer, Int32) throws(EmbedError) -> R) throws(EmbedError) -> R {
-        guard elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE) else { throw .badImage(path, reason: "libelf is too old") }
+        let display = display ?? path
+        guard elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE) else { throw .badImage(display, reason: "libelf is too old") }
         let fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC)
         guard fd >= 0 else {
-            if errno == ENOENT { throw .badImage(path, reason: "no such file") }
-            throw .badImage(path, reason: String(cString: strerror(errno)))
+            if errno == ENOENT { throw .badImage(display, reason: "no such file") }
+            throw .badImage(display, reason: String(cString: strerror(errno)))
         }
         defer { close(fd) }
         guard let elf = elf_begin(fd, write ? ELF_C_RDWR : ELF_C_READ, nil) else {
-            throw .badImage(path, reason: String(cString: elf_errmsg(-1)))
+            throw .badImage(display, reason: String(cString: elf_errmsg(-1)))
         }
         defer { elf_end(elf) }
         guard elf_kind(elf) == ELF_K_ELF, gelf_getclass(elf) == ELFCLASS64 else {
-            throw .badImage(path, reason: "not a 64-bit ELF file")
+            throw .badImage(display, reason: "not a 64-bit ELF file")
         }
         return try body(elf, fd)
     }
@@ -370,7 +372,7 @@ public enum Embedder {
         }
         var succeeded = false
         defer { if !succeeded { unlink(temporary) } }
-        let address = try withELF(temporary, write: true) { (elf, fd) throws(EmbedError) -> UInt64 in
+        let address = try withELF(temporary, display: image, write: true) { (elf, fd) throws(EmbedError) -> UInt64 in
             let place: Placement
             do throws(EmbedError) { place = try placement(elf, path: image) } catch { throw error }
             try replace(elf, fd, place, archive, path: image)
@@ -483,6 +485,12 @@ public enum Embedder {
             }
             guard gelf_update_ehdr(elf, &ehdr) != 0 else { throw libelfFailure("updating the ELF header") }
             elf_flagehdr(elf, ELF_C_SET, UInt32(ELF_F_DIRTY))
+            // Cut the file at the section (everything after it is in memory now): bytes libelf does not write, the
+            // gaps between moved sections, read back as zeros, as the linker wrote them, instead of as leftovers of a
+            // larger archive embedded before.
+            guard ftruncate(fd, off_t(place.sectionOffset)) == 0 else {
+                throw .writeFailed(path, reason: String(cString: strerror(errno)))
+            }
             guard elf_update(elf, ELF_C_WRITE) >= 0 else { throw libelfFailure("writing the image") }
         }
         // A smaller archive than before leaves a tail beyond the new end of the file.
