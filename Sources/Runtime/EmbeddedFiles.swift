@@ -22,7 +22,8 @@ public enum EmbeddedFilesError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .archive(let error): return "embedded content: \(error)"
         case .outsideRAM(let start, let length):
-            return "embedded content: \(length) bytes at \(start) do not lie in usable RAM (give the guest more memory)"
+            return "embedded content: \(length) bytes at 0x\(String(start, radix: 16)) do not lie in usable RAM "
+                + "(give the guest more memory)"
         case .importFailed(let error): return "embedded content: \(error)"
         }
     }

@@ -38,7 +38,15 @@ enum Guest {
     static func boot(_ product: String, _ arguments: String = "", machine: QEMUConfiguration.Machine = .microvm,
                      memory: Int = 128, timeout: Double = 60,
                      configure: (inout QEMUConfiguration) -> Void = { _ in }) throws -> Run {
-        var config = QEMUConfiguration(image: try image(product))
+        try boot(imagePath: try image(product), arguments, machine: machine, memory: memory, timeout: timeout,
+                 configure: configure)
+    }
+
+    /// Boots the image file at `imagePath` (e.g. a copy of a product's image with embedded content).
+    static func boot(imagePath: String, _ arguments: String = "", machine: QEMUConfiguration.Machine = .microvm,
+                     memory: Int = 128, timeout: Double = 60,
+                     configure: (inout QEMUConfiguration) -> Void = { _ in }) throws -> Run {
+        var config = QEMUConfiguration(image: imagePath)
         config.machine = machine
         config.memoryMiB = memory
         config.append = arguments

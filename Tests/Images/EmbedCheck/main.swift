@@ -4,7 +4,7 @@
 // and prints one line per regular file, then a total line:
 //
 //   EMBEDDED <entries> entries, <bytes> bytes
-//   FILE <sha256-hex> <size> <path>
+//   FILE <sha256-hex> <size> <path>   (path bytes outside printable ASCII, and %, as %XX: the console stays ASCII)
 //   ...
 //   TOTAL <files> files <bytes> bytes
 //   COPY-ON-WRITE ok                  (a write to an embedded file changed the file, not the archive)
@@ -19,6 +19,22 @@
 import Interfaces
 import RamFS
 import Runtime
+
+/// `path` with every byte outside 0x20...0x7E, and `%` itself, written as `%XX` (uppercase hex).
+func escaped(_ path: String) -> String {
+    let hex: StaticString = "0123456789ABCDEF"
+    var out: [UInt8] = []
+    for byte in path.utf8 {
+        if byte >= 0x20, byte <= 0x7E, byte != 0x25 {
+            out.append(byte)
+        } else {
+            out.append(0x25)
+            out.append(hex.utf8Start[Int(byte >> 4)])
+            out.append(hex.utf8Start[Int(byte & 0xF)])
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
+}
 
 func fail(_ message: String) -> Never {
     print("EmbedCheck: error: " + message)
@@ -90,7 +106,7 @@ func walk(_ path: String) throws(FileSystemError) {
             // The digest the host recorded when it packed the file must match what the guest read.
             guard let recorded = archive.entry(named: String(decoding: child.utf8.dropFirst(), as: UTF8.self))?.recordedDigest,
                   recorded == hash else { fail("\(child): digest \(hash) differs from the archive's record") }
-            print("FILE \(hash) \(size) \(child)")
+            print("FILE \(hash) \(size) \(escaped(child))")
             files += 1
             bytes += size
             if firstFile == nil, size > 0 { firstFile = child }
