@@ -117,7 +117,8 @@ public enum Embedder {
 
     // MARK: Packing
 
-    /// Packs `directory` into archive bytes.
+    /// Packs `directory` into archive bytes. `directory` itself may be a symbolic link to a directory (it is the
+    /// caller's argument); links inside it are refused.
     public static func pack(directory: String, limits: Limits = Limits()) throws(EmbedError) -> [UInt8] {
         var writer = EmbeddedArchiveWriter(limits: .init(maxEntries: limits.maxEntries, maxTotalFileBytes: limits.maxTotalBytes))
         var st = stat()
@@ -277,21 +278,25 @@ public enum Embedder {
         return try body(elf, fd)
     }
 
-    /// Finds the embedded section and checks that it is alone in the last PT_LOAD segment in memory.
-    private static func placement(_ elf: OpaquePointer, path: String) throws(EmbedError) -> Placement {
+    /// The index and header of the embedded section.
+    private static func embeddedSection(_ elf: OpaquePointer, path: String) throws(EmbedError) -> (Int, GElf_Shdr) {
         var names = 0
         guard elf_getshdrstrndx(elf, &names) == 0 else { throw .noEmbeddedSection(path) }
-        var found: (Int, GElf_Shdr)? = nil
         var scn = elf_nextscn(elf, nil)
         while let s = scn {
             var sh = GElf_Shdr()
             if gelf_getshdr(s, &sh) != nil, let cName = elf_strptr(elf, names, Int(sh.sh_name)),
                String(cString: cName) == sectionName {
-                found = (Int(elf_ndxscn(s)), sh)
+                return (Int(elf_ndxscn(s)), sh)
             }
             scn = elf_nextscn(elf, s)
         }
-        guard let (index, sh) = found else { throw .noEmbeddedSection(path) }
+        throw .noEmbeddedSection(path)
+    }
+
+    /// Finds the embedded section and checks that it is alone in the last PT_LOAD segment in memory.
+    private static func placement(_ elf: OpaquePointer, path: String) throws(EmbedError) -> Placement {
+        let (index, sh) = try embeddedSection(elf, path: path)
         guard sh.sh_type == UInt32(SHT_PROGBITS), sh.sh_flags & UInt64(SHF_ALLOC) != 0 else {
             throw .unsupportedLayout(path, reason: "\(sectionName) is not a loaded section with contents")
         }
@@ -321,18 +326,21 @@ public enum Embedder {
                          address: sh.sh_addr, segmentIndex: segment)
     }
 
-    /// The bytes of the embedded section of `image`, or nil if it has none.
+    /// The bytes of the embedded section of `image` and its address, or nil if it has none.
     public static func archiveBytes(image: String) throws(EmbedError) -> (bytes: [UInt8], address: UInt64)? {
         try withELF(image, write: false) { (elf, fd) throws(EmbedError) in
-            let place: Placement
-            do throws(EmbedError) { place = try placement(elf, path: image) } catch {
+            let header: GElf_Shdr
+            do throws(EmbedError) { (_, header) = try embeddedSection(elf, path: image) } catch {
                 if case .noEmbeddedSection = error { return nil }
                 throw error
             }
-            var bytes = [UInt8](repeating: 0, count: Int(place.sectionSize))
-            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(place.sectionOffset)) }
+            guard header.sh_type != UInt32(SHT_NOBITS), header.sh_size <= UInt64(Int32.max) else {
+                throw .unsupportedLayout(image, reason: "\(sectionName) has no contents in the file")
+            }
+            var bytes = [UInt8](repeating: 0, count: Int(header.sh_size))
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(header.sh_offset)) }
             guard n == bytes.count else { throw .badImage(image, reason: "the embedded section is cut short") }
-            return (bytes, place.address)
+            return (bytes, header.sh_addr)
         }
     }
 
