@@ -19,8 +19,10 @@ let package = Package(
     products: libraries.map { .library(name: $0, targets: [$0]) } + [
         .executable(name: "unikernel", targets: ["unikernel"]),
         .executable(name: "Hello", targets: ["Hello"]),
+        .executable(name: "HelloHTTP", targets: ["HelloHTTP"]),
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
+        .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
     ],
     dependencies: [
@@ -39,13 +41,13 @@ let package = Package(
         // Memory map, physical frames, page tables, heap allocators (pure; host-tested over host buffers).
         .target(name: "Memory", dependencies: ["Interfaces"]),
         // Threads, run queues, timers, wait queues and synchronisation.
-        .target(name: "Scheduler", dependencies: ["Interfaces"]),
+        .target(name: "Scheduler", dependencies: ["Interfaces", "BootShim"]),
         // Virtio transports (PCI, MMIO) and split virtqueues.
         .target(name: "Virtio", dependencies: ["Interfaces", "Hardware"]),
         .target(name: "VirtioNet", dependencies: ["Virtio", "Interfaces"]),
         .target(name: "VirtioBlk", dependencies: ["Virtio", "Interfaces"]),
         // Ethernet, ARP, IPv4, ICMP, UDP, TCP, DHCP, DNS over any NetworkDevice.
-        .target(name: "TCPStack", dependencies: ["Interfaces"]),
+        .target(name: "TCPStack", dependencies: ["Interfaces", "Scheduler"]),
         // HTTP/1.1 request parsing and responses for applications.
         .target(name: "HTTP", dependencies: ["Interfaces"]),
         // In-memory file system behind the FileSystem protocol.
@@ -60,9 +62,11 @@ let package = Package(
 
         // Example applications: each builds into a bootable image.
         .executableTarget(name: "Hello", dependencies: ["Runtime"], path: "Examples/Hello"),
+        .executableTarget(name: "HelloHTTP", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Examples/HelloHTTP"),
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),
+        .executableTarget(name: "SchedulerCheck", dependencies: ["Runtime"], path: "Tests/Images/SchedulerCheck"),
 
         // Benchmarks run on the host (programs that print numbers).
         .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSBench"),
@@ -82,6 +86,7 @@ let package = Package(
         .testTarget(name: "BootTests", dependencies: ["Boot", "Interfaces"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory", "Interfaces"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Interfaces"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "Runtime", "Interfaces"]),
         .testTarget(name: "UnikernelToolTests", dependencies: ["UnikernelTool"]),
         .testTarget(name: "TCPStackTests", dependencies: ["TCPStack", "Interfaces"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Interfaces"]),

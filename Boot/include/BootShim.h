@@ -108,6 +108,11 @@ typedef struct {
     uint64_t rip, cs, rflags, rsp, ss;
 } shim_trap_frame;
 
+/* The runtime's thread system, created on first use (defined by the Runtime module with @_cdecl, on both the
+ * guest and the host). The Scheduler module calls it the first time a thread operation needs the system, so
+ * images that never use threads do not link the thread machinery. Returns a retained Swift object. */
+void *unikernel_thread_system(void);
+
 /* Number of IST stacks set up by the shim: 1 double fault, 2 NMI, 3 machine check, 4 page fault. */
 #define SHIM_IST_COUNT 4
 #define SHIM_IST_STACK_SIZE 16384

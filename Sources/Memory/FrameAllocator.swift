@@ -38,8 +38,8 @@ public enum FrameError: Error, Equatable, CustomStringConvertible {
 /// A physical frame allocator over the usable RAM of a `MemoryMap`: one bit per 4 KiB frame, 1 = in use.
 ///
 /// Invariants: frames outside `ranges` are always marked in use and can never be freed; `freeFrames` equals the
-/// number of clear bits; single-frame allocation is next-fit from a moving hint, contiguous allocation is
-/// first-fit from the bottom (large runs stay together at the top).
+/// number of clear bits; single-frame and contiguous allocation are both next-fit from moving hints, wrapping
+/// around to the bottom when nothing fits above the hint.
 public struct FrameAllocator {
     /// Frame size: 4 KiB.
     public static let frameSize: UInt64 = 4096
@@ -58,6 +58,7 @@ public struct FrameAllocator {
     private let words: UnsafeMutablePointer<UInt64>
     private let wordCount: Int
     private var hint = 0
+    private var contiguousHint = 0
 
     /// Bytes of bitmap needed to cover `ranges` (rounded up to whole 64-bit words).
     public static func bitmapBytes(covering ranges: [Range<UInt64>]) -> Int {
@@ -159,15 +160,25 @@ public struct FrameAllocator {
         let alignFrames = Int(alignment / Self.frameSize)
         // The first candidate frame whose address is aligned.
         let baseOffset = Int((PhysicalAddress(base).alignedUp(to: alignment).value - base) / Self.frameSize)
-        var start = baseOffset
+        if let run = findRun(count: count, alignFrames: alignFrames, baseOffset: baseOffset, from: contiguousHint)
+            ?? findRun(count: count, alignFrames: alignFrames, baseOffset: baseOffset, from: baseOffset) {
+            for f in run..<(run + count) { setUsed(f, true) }
+            freeFrames -= count
+            contiguousHint = run + count
+            return PhysicalAddress(base + UInt64(run) * Self.frameSize)
+        }
+        return nil
+    }
+
+    /// The first free run of `count` aligned frames at or after frame `from` (next fit: searching resumes where
+    /// the previous contiguous allocation ended, so repeated allocations do not rescan the used prefix).
+    private func findRun(count: Int, alignFrames: Int, baseOffset: Int, from: Int) -> Int? {
+        var start = max(from, baseOffset)
+        start = (start - baseOffset + alignFrames - 1) / alignFrames * alignFrames + baseOffset
         while start + count <= frameCount {
             var runEnd = start
             while runEnd < start + count && !isUsed(runEnd) { runEnd += 1 }
-            if runEnd == start + count {
-                for f in start..<(start + count) { setUsed(f, true) }
-                freeFrames -= count
-                return PhysicalAddress(base + UInt64(start) * Self.frameSize)
-            }
+            if runEnd == start + count { return start }
             // Skip past the used frame that ended the run, to the next aligned candidate.
             let next = runEnd + 1
             start = (next - baseOffset + alignFrames - 1) / alignFrames * alignFrames + baseOffset

@@ -194,16 +194,22 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
     milestone("frames ready")
 
     var ram: [Range<UInt64>] = []
+    var firmware: [Range<UInt64>] = []
     for region in map.regions {
         switch region.kind {
         case .usable, .acpiReclaimable, .acpiNVS:
             let start = region.start.alignedDown(to: 4096).value
             let end = region.end.alignedUp(to: 4096).value
             if end > 4096 { ram.append(max(start, 4096)..<end) }
-        default: break
+        default:
+            // Reserved RAM below the device hole holds firmware data the kernel reads, e.g. the ACPI tables that
+            // SeaBIOS places at the top of RAM on pc/q35: map it read-only.
+            let start = region.start.alignedDown(to: 4096).value
+            let end = min(region.end.alignedUp(to: 4096).value, deviceHole.lowerBound)
+            if end > start && end > 4096 { firmware.append(max(start, 4096)..<end) }
         }
     }
-    let physical = PhysicalMemory(frames: frames, mappedRAM: ram)
+    let physical = PhysicalMemory(frames: frames, mappedRAM: ram + firmware)
     do {
         var table = try PageTable(memory: KernelTableMemory(physical: physical))
         try table.map(virtual: deviceHole.lowerBound, physical: deviceHole.lowerBound,
@@ -211,6 +217,9 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
         try table.map(virtual: 4096, physical: 4096, length: 0x10_0000 - 4096, flags: .data)
         for r in ram where r.lowerBound < r.upperBound {
             try table.map(virtual: r.lowerBound, physical: r.lowerBound, length: r.upperBound - r.lowerBound, flags: .data)
+        }
+        for r in firmware {
+            try table.map(virtual: r.lowerBound, physical: r.lowerBound, length: r.upperBound - r.lowerBound, flags: .readOnly)
         }
         try table.map(virtual: layout.imageStart, physical: layout.imageStart,
                       length: layout.rodataEnd - layout.imageStart, flags: .readOnly)

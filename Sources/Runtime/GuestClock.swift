@@ -16,6 +16,13 @@ public struct TSCScale: Equatable, Sendable {
         multiplier = UInt64((1_000_000_000.0 * 4_294_967_296.0) / Double(hz))
     }
 
+    /// `nanoseconds` in ticks (saturating): the inverse of `nanoseconds(_:)`, for programming deadlines.
+    public func ticks(nanoseconds: UInt64) -> UInt64 {
+        let product = nanoseconds.multipliedFullWidth(by: hz)
+        guard product.high < 1_000_000_000 else { return .max }
+        return UInt64(1_000_000_000).dividingFullWidth(product).quotient
+    }
+
     /// `ticks` in nanoseconds (saturating).
     public func nanoseconds(_ ticks: UInt64) -> UInt64 {
         let product = ticks.multipliedFullWidth(by: multiplier)

@@ -141,7 +141,7 @@ struct PhysicalFixture {
     }
 
     @Test func randomBytesNeverTrap() {
-        var rng = SeededEntropy(seed: 42)
+        let rng = SeededEntropy(seed: 42)
         for _ in 0..<2000 {
             var f = PhysicalFixture(size: 512)
             for i in 0..<f.bytes.count { f.bytes[i] = UInt8(truncatingIfNeeded: rng.next64()) }

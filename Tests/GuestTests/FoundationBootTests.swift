@@ -133,7 +133,8 @@ import UnikernelTool
         let port = 45_000 + Int.random(in: 0..<1000)
         var config = QEMUConfiguration(image: image)
         config.gdbPort = port
-        let qemu = Thread { _ = try? QEMURunner(configuration: config, timeout: 60).run(output: { _ in }) }
+        let gdbConfig = config
+        let qemu = Thread { _ = try? QEMURunner(configuration: gdbConfig, timeout: 60).run(output: { _ in }) }
         qemu.start()
         Thread.sleep(forTimeInterval: 1)
         let (status, output) = try Shell.capture([gdb, "-batch", "-nx", "-ex", "set architecture i386:x86-64",

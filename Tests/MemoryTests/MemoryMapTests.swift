@@ -96,10 +96,16 @@ import Testing
             // Left: 64 frames at 0x100000 and 384 at 0x280000; no run may span the hole between the ranges.
             #expect(a.allocateContiguous(count: 400) == nil)
             let run = try unwrap(a.allocateContiguous(count: 64))
-            #expect(run.value == 0x100000)
+            #expect(run.value == 0x280000, "next fit: the search resumes after the previous run")
             for i in 0..<64 { #expect(a.isAllocated(PhysicalAddress(run.value + UInt64(i) * 4096))) }
+            let low = try unwrap(a.allocateContiguous(count: 64))
+            #expect(low.value == 0x2c0000)
             try a.free(big, count: 128)
+            try a.free(run, count: 64)
+            try a.free(low, count: 64)
+            // Nothing fits after the hint any more: the search wraps around to the bottom.
             #expect(a.allocateContiguous(count: 512, alignment: 0x200000)?.value == 0x200000)
+            #expect(a.allocateContiguous(count: 64)?.value == 0x100000)
         }
     }
 

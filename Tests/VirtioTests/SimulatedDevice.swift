@@ -539,7 +539,7 @@ final class SimNetModel: SimDeviceModel {
             let (head, segments) = device.popAvailable(0)!
             let cap = segments.filter(\.writable).reduce(0) { $0 + $1.length }
             let n = min(cap, packet.count - offset)
-            packet.withUnsafeBytes { p in
+            _ = packet.withUnsafeBytes { p in
                 device.write(UnsafeRawBufferPointer(rebasing: p[offset..<(offset + n)]), to: segments)
             }
             device.pushUsed(0, head: head, length: n, capacity: cap)
@@ -604,7 +604,7 @@ final class SimBlkModel: SimDeviceModel {
             if !inRange || failing || data.contains(where: { !$0.writable }) { status = 1; break }
             var offset = start
             for s in data {
-                disk.withUnsafeBytes { d in
+                _ = disk.withUnsafeBytes { d in
                     hostPointer(s.address).copyMemory(from: d.baseAddress! + offset, byteCount: s.length)
                 }
                 offset += s.length
@@ -614,7 +614,7 @@ final class SimBlkModel: SimDeviceModel {
             if !inRange || failing || readOnly || data.contains(where: { $0.writable }) { status = 1; break }
             var offset = start
             for s in data {
-                disk.withUnsafeMutableBytes { d in
+                _ = disk.withUnsafeMutableBytes { d in
                     (d.baseAddress! + offset).copyMemory(from: hostPointer(s.address), byteCount: s.length)
                 }
                 offset += s.length
@@ -624,7 +624,7 @@ final class SimBlkModel: SimDeviceModel {
         case 8:  // GET_ID
             if let s = data.first, s.writable {
                 var id = serial + [UInt8](repeating: 0, count: 20 - serial.count)
-                id.withUnsafeMutableBytes { device.write(UnsafeRawBufferPointer($0), to: [s]) }
+                _ = id.withUnsafeMutableBytes { device.write(UnsafeRawBufferPointer($0), to: [s]) }
                 written = 20
             } else {
                 status = 1

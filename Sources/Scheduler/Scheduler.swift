@@ -1,1 +1,0 @@
-// Scheduler: see the module documentation.
