@@ -77,6 +77,19 @@ import UnikernelTool
         return result
     }
 
+    /// Builds EmbedCheck, then runs `body` holding the boot lock: packing and hashing megabytes on the host must not
+    /// disturb timing-sensitive boots of other suites running in parallel. Boots inside use `lockedBoot`.
+    func exclusive(_ body: () throws -> Void) throws {
+        _ = try Guest.image("EmbedCheck")  // a build must not keep other suites from booting meanwhile
+        try Guest.exclusively(body)
+    }
+
+    /// Boots `image` inside `exclusive`.
+    func lockedBoot(_ image: String, _ arguments: String = "", machine: QEMUConfiguration.Machine = .microvm,
+                    memory: Int = 128, timeout: Double = 60) throws -> Guest.Run {
+        try Guest.boot(imagePath: image, arguments, machine: machine, memory: memory, timeout: timeout, bootLockHeld: true)
+    }
+
     /// A copy of the EmbedCheck image with `tree` embedded.
     func embedded(_ tree: Scratch, in scratch: Scratch) throws -> (image: String, summary: Embedder.Summary) {
         let image = scratch.url.appendingPathComponent("EmbedCheck.elf").path
@@ -99,10 +112,7 @@ import UnikernelTool
     /// letters), on microvm under TCG with 256 MiB: every digest the guest prints matches `sha256sum`, and so does
     /// every digest `inspect` lists.
     @Test func largeFileAndAThousandSmallFilesMatchTheHost() throws {
-        // Build the image before taking the boot lock (a build must not keep other suites from booting); then hold
-        // it: generating, packing and hashing 11 MB on the host would disturb timing-sensitive boots in parallel.
-        _ = try Guest.image("EmbedCheck")
-        try Guest.exclusively { try largeFileAndAThousandSmallFiles() }
+        try exclusive { try largeFileAndAThousandSmallFiles() }
     }
 
     func largeFileAndAThousandSmallFiles() throws {
@@ -125,7 +135,7 @@ import UnikernelTool
         let listing = try #require(try ImageReport(path: image).embedded)
         #expect(listing.files.count == 1001)
 
-        let run = try Guest.boot(imagePath: image, "verify", memory: 256, timeout: 120, bootLockHeld: true)
+        let run = try lockedBoot(image, "verify", memory: 256, timeout: 120)
         #expect(run.status == 0, "\(run.console.suffix(2000))")
         let expected = try hostDigests(tree.url)
         let printed = printedFiles(run)
@@ -146,61 +156,67 @@ import UnikernelTool
 
     @Test(arguments: [QEMUConfiguration.Machine.q35])
     func smallTreeOnAPCIMachine(machine: QEMUConfiguration.Machine) throws {
-        let tree = try Scratch()
-        try tree.file("www/index.html", Array("<h1>embedded</h1>\n".utf8))
-        try tree.file("empty", [])
-        let scratch = try Scratch()
-        let (image, _) = try embedded(tree, in: scratch)
-        let run = try Guest.boot(imagePath: image, machine: machine)
-        #expect(run.status == 0, "\(run.console)")
-        let printed = printedFiles(run)
-        let expected = try hostDigests(tree.url)
-        #expect(printed.mapValues { "\($0.0) \($0.1)" } == expected.mapValues { "\($0.0) \($0.1)" })
+        try exclusive {
+            let tree = try Scratch()
+            try tree.file("www/index.html", Array("<h1>embedded</h1>\n".utf8))
+            try tree.file("empty", [])
+            let scratch = try Scratch()
+            let (image, _) = try embedded(tree, in: scratch)
+            let run = try lockedBoot(image, machine: machine)
+            #expect(run.status == 0, "\(run.console)")
+            let printed = printedFiles(run)
+            let expected = try hostDigests(tree.url)
+            #expect(printed.mapValues { "\($0.0) \($0.1)" } == expected.mapValues { "\($0.0) \($0.1)" })
+        }
     }
 
     @Test func corruptArchivesAreReportedByTheGuest() throws {
-        let tree = try Scratch()
-        try tree.file("a.txt", Array(repeating: 0x61, count: 5000))
-        try tree.file("b.txt", Array("bee".utf8))
-        let scratch = try Scratch()
-        let (image, summary) = try embedded(tree, in: scratch)
-        let elf = try ELFImage(path: image)
-        let section = try #require(elf.sections.first { $0.name == Embedder.sectionName })
-        #expect(section.address == summary.archiveStart)
-        let pristine = try Data(contentsOf: URL(fileURLWithPath: image))
+        try exclusive {
+            let tree = try Scratch()
+            try tree.file("a.txt", Array(repeating: 0x61, count: 5000))
+            try tree.file("b.txt", Array("bee".utf8))
+            let scratch = try Scratch()
+            let (image, summary) = try embedded(tree, in: scratch)
+            let elf = try ELFImage(path: image)
+            let section = try #require(elf.sections.first { $0.name == Embedder.sectionName })
+            #expect(section.address == summary.archiveStart)
+            let pristine = try Data(contentsOf: URL(fileURLWithPath: image))
 
-        // A byte of the entry table: the header checksum no longer matches.
-        var table = pristine
-        table[Int(section.offset) + 80 + 30] ^= 0x01
-        try table.write(to: URL(fileURLWithPath: image))
-        let tableRun = try Guest.boot(imagePath: image)
-        #expect(tableRun.status == 1, "\(tableRun.console)")
-        #expect(tableRun.lines.contains("EmbedCheck: error: embedded content: archive header checksum mismatch"))
+            // A byte of the entry table: the header checksum no longer matches.
+            var table = pristine
+            table[Int(section.offset) + 80 + 30] ^= 0x01
+            try table.write(to: URL(fileURLWithPath: image))
+            let tableRun = try lockedBoot(image)
+            #expect(tableRun.status == 1, "\(tableRun.console)")
+            #expect(tableRun.lines.contains("EmbedCheck: error: embedded content: archive header checksum mismatch"))
 
-        // A byte of file data (the last byte of the archive belongs to b.txt's padding, so take a.txt's first).
-        var data = pristine
-        let dataStart = Int(section.offset) + Int(section.size) - 5008 - 16  // a.txt (5000 -> 5008), then b.txt (16)
-        #expect(data[dataStart] == 0x61)
-        data[dataStart] ^= 0x01
-        try data.write(to: URL(fileURLWithPath: image))
-        let verifyRun = try Guest.boot(imagePath: image, "verify")
-        #expect(verifyRun.status == 1, "\(verifyRun.console)")
-        #expect(verifyRun.lines.contains("EmbedCheck: error: embedded content: archive entry 0: contents do not match their SHA-256"))
-        let plainRun = try Guest.boot(imagePath: image)
-        #expect(plainRun.status == 1)
-        #expect(plainRun.console.contains("/a.txt: digest "), "the walk compares with the recorded digest")
+            // A byte of file data (the last byte of the archive belongs to b.txt's padding, so take a.txt's first).
+            var data = pristine
+            let dataStart = Int(section.offset) + Int(section.size) - 5008 - 16  // a.txt (5000 -> 5008), then b.txt (16)
+            #expect(data[dataStart] == 0x61)
+            data[dataStart] ^= 0x01
+            try data.write(to: URL(fileURLWithPath: image))
+            let verifyRun = try lockedBoot(image, "verify")
+            #expect(verifyRun.status == 1, "\(verifyRun.console)")
+            #expect(verifyRun.lines.contains("EmbedCheck: error: embedded content: archive entry 0: contents do not match their SHA-256"))
+            let plainRun = try lockedBoot(image)
+            #expect(plainRun.status == 1)
+            #expect(plainRun.console.contains("/a.txt: digest "), "the walk compares with the recorded digest")
+        }
     }
 
     @Test func anArchiveBeyondRAMIsAnErrorNotACrash() throws {
-        let tree = try Scratch()
-        try tree.file("big.bin", [UInt8](repeating: 7, count: 12 << 20))
-        let scratch = try Scratch()
-        let (image, summary) = try embedded(tree, in: scratch)
-        // QEMU loads the image, but the archive's end lies beyond the 12 MiB of RAM the guest is given.
-        #expect(summary.archiveEnd > 12 << 20)
-        let run = try Guest.boot(imagePath: image, memory: 12)
-        #expect(run.status == 1, "\(run.console)")
-        #expect(run.console.contains("EmbedCheck: error: embedded content: \(summary.archiveBytes) bytes at 0x"
-                                     + String(summary.archiveStart, radix: 16) + " do not lie in usable RAM"))
+        try exclusive {
+            let tree = try Scratch()
+            try tree.file("big.bin", [UInt8](repeating: 7, count: 12 << 20))
+            let scratch = try Scratch()
+            let (image, summary) = try embedded(tree, in: scratch)
+            // QEMU loads the image, but the archive's end lies beyond the 12 MiB of RAM the guest is given.
+            #expect(summary.archiveEnd > 12 << 20)
+            let run = try lockedBoot(image, memory: 12)
+            #expect(run.status == 1, "\(run.console)")
+            #expect(run.console.contains("EmbedCheck: error: embedded content: \(summary.archiveBytes) bytes at 0x"
+                                         + String(summary.archiveStart, radix: 16) + " do not lie in usable RAM"))
+        }
     }
 }
