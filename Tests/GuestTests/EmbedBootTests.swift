@@ -108,6 +108,16 @@ import UnikernelTool
         #expect(report.embedded?.entries?.isEmpty == true)
     }
 
+    /// Hosted mode (EmbedCheck built as a Linux program by the host build): no image, so the empty archive.
+    @Test func hostedModeSeesTheEmptyArchive() throws {
+        let program = Guest.packageRoot.appendingPathComponent(".build/debug/EmbedCheck").path
+        try #require(FileManager.default.isExecutableFile(atPath: program), "the host build makes \(program)")
+        let (status, output) = try Shell.capture([program])
+        #expect(status == 0, "\(output)")
+        #expect(output == "EMBEDDED 0 entries, 80 bytes\nMOUNTED 0 files, 0 directories, 0 bytes copied, 0 borrowed\n"
+                + "TOTAL 0 files 0 bytes\n")
+    }
+
     /// One 10 MiB file and 1,000 small ones (0-4 KiB, 25 directories, some names with spaces, `%` and non-ASCII
     /// letters), on microvm under TCG with 256 MiB: every digest the guest prints matches `sha256sum`, and so does
     /// every digest `inspect` lists.
