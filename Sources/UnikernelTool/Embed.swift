@@ -256,7 +256,8 @@ public enum Embedder {
         var segmentIndex: Int
     }
 
-    /// Opens `path` with libelf (`command` ELF_C_READ or ELF_C_RDWR) and calls `body` with the handle.
+    /// Opens `path` with libelf (ELF_C_READ, or ELF_C_RDWR when `write`) and calls `body` with the handle and the
+    /// file descriptor.
     /// Errors name `display` (the user's path, not a temporary copy).
     private static func withELF<R>(_ path: String, display: String? = nil, write: Bool,
                                    _ body: (OpaquePointer, Int32) throws(EmbedError) -> R) throws(EmbedError) -> R {
