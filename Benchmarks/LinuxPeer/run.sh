@@ -18,7 +18,8 @@
 #   --qemu-arg ARG             extra QEMU argument; repeatable
 #   --print-command            print the QEMU command line before running it
 # Peer-only options:
-#   --run NAME                 what /init runs: httpd (default), tcpbulk, pingpong, createjoin, blockio, shell
+#   --run NAME                 what /init runs: httpd (default), tcpbulk, pingpong, createjoin, blockio,
+#                              cmd (the command in --args) or shell (interactive)
 #   --args A,B,C               arguments for that program (commas stand for spaces)
 #   --cpus N                   virtual CPUs (default 1, as `unikernel run`)
 #   --out DIR                  where build.sh put the kernel and initramfs (default $LINUX_PEER_OUT or
