@@ -23,11 +23,19 @@ done
 
 "$HERE/build.sh" "$OUT" || { echo "smoke: build failed"; exit 1; }
 WORK=$(mktemp -d /tmp/linux-peer-smoke.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+vm="" # the run.sh started in the background, if any
+cleanup() {
+    [ -z "$vm" ] || kill "$vm" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 passed=0 failed=0
 pass() { passed=$((passed + 1)); echo "smoke: ok   $*"; }
 fail() { failed=$((failed + 1)); echo "smoke: FAIL $*"; }
-run() { "$HERE/run.sh" --out "$OUT" --machine "$MACHINE" "$@"; }
+# The run.sh command line; called directly (not through a function) so that `$!` of a background run is
+# run.sh itself, and stopping it stops QEMU.
+RUN=("$HERE/run.sh" --out "$OUT" --machine "$MACHINE")
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # A TCP port on 127.0.0.1 that nothing listens on.
@@ -55,7 +63,7 @@ one_shot() { # one_shot NAME ARGS... : a benchmark that powers off by itself
     local name=$1 log="$WORK/$1.log" start
     shift
     start=$(now_ms)
-    run --run "$name" --timeout 300 "$@" > "$log" 2>&1
+    "${RUN[@]}" --run "$name" --timeout 300 "$@" > "$log" 2>&1
     local status=$? elapsed=$(($(now_ms) - start))
     if [ $status -eq 0 ] && grep -q '^PEER-EXIT 0' "$log" && grep -q '^BENCH ' "$log"; then
         pass "$name (QEMU start to exit ${elapsed} ms)"
@@ -75,7 +83,7 @@ port=$(free_port 18080) || { fail "httpd: no free port"; port=""; }
 if [ -n "$port" ]; then
     log="$WORK/httpd.log"
     start=$(now_ms)
-    run --forward "$port:8080" --timeout 300 > "$log" 2>&1 &
+    "${RUN[@]}" --forward "$port:8080" --timeout 300 > "$log" 2>&1 &
     vm=$!
     if wait_line "$log" '^READY' 240 "$vm"; then
         ready=$(($(now_ms) - start))
@@ -105,7 +113,7 @@ for direction in send recv; do
     port=$(free_port 15001) || { fail "tcpbulk: no free port"; continue; }
     client_mode=$([ "$direction" = send ] && echo recv || echo send)
     log="$WORK/tcpbulk-$direction.log"
-    run --run tcpbulk --args "-m,$direction,-n,16m,-k,1" --forward "$port:5001" --timeout 300 > "$log" 2>&1 &
+    "${RUN[@]}" --run tcpbulk --args "-m,$direction,-n,16m,-k,1" --forward "$port:5001" --timeout 300 > "$log" 2>&1 &
     vm=$!
     if wait_line "$log" '^READY' 240 "$vm" &&
         timeout 120 "$OUT/bin/tcpbulk" -c 127.0.0.1 -p "$port" -m "$client_mode" -n 16m > "$WORK/client.log" 2>&1 &&
