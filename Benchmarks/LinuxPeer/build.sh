@@ -48,7 +48,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 BUSYBOX=/bin/busybox
-file -L "$BUSYBOX" 2>/dev/null | grep -q "statically linked" || die "$BUSYBOX is not the static busybox"
+# The initramfs has no shared libraries: busybox must be the static build (no program interpreter).
+[ -x "$BUSYBOX" ] && ! readelf -l "$BUSYBOX" | grep -q 'program interpreter' || die "$BUSYBOX is not the static busybox"
 
 # --- 2. kernel package -------------------------------------------------------------------------------
 # linux-image-amd64 is a metapackage; its candidate version depends on exactly one versioned image
@@ -72,7 +73,9 @@ if [ -n "$KPKG" ]; then
         if ! (cd "$OUT/kernel" && apt-get download -qq "$KPKG" >&2); then
             apt_update_once
             KPKG=$(resolve_kernel_package || true)
-            [ -n "$KPKG" ] && (cd "$OUT/kernel" && apt-get download -qq "$KPKG" >&2) || true
+            if [ -n "$KPKG" ]; then
+                (cd "$OUT/kernel" && apt-get download -qq "$KPKG" >&2) || true
+            fi
         fi
         DEB=$(ls "$OUT/kernel/${KPKG}_"*.deb 2>/dev/null | head -n1 || true)
     fi
@@ -148,7 +151,7 @@ if [ ! -f "$EXTRACT/.complete" ]; then
     }
     for m in $WANTED_MODULES; do place "$m"; done
     echo "$KVER" > "$EXTRACT/kernel-version"
-    rm -rf "$EXTRACT/lib" "$EXTRACT/usr"
+    rm -rf "${EXTRACT:?}/lib" "${EXTRACT:?}/usr"
     touch "$EXTRACT/.complete"
 fi
 cp "$EXTRACT"/boot/vmlinuz-* "$OUT/vmlinuz"

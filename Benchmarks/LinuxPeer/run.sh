@@ -109,6 +109,7 @@ if [ "$MACHINE" = microvm ] && [ "$ACCEL" = tcg ] && [ -s "$OUT/tsc-khz" ] && [[
     CMDLINE="$CMDLINE tsc_early_khz=$(cat "$OUT/tsc-khz")"
 fi
 
+# shellcheck disable=SC2054 # commas inside QEMU arguments are QEMU's own syntax
 QEMU=(qemu-system-x86_64 -accel "$ACCEL" -M "$MACHINE" -cpu "$CPU" -m "$MEMORY" -smp "$CPUS"
       -nodefaults -no-user-config -display none -no-reboot -serial stdio -monitor none
       -device isa-debug-exit,iobase=0xf4,iosize=0x04
@@ -132,6 +133,7 @@ for i in "${!DISKS[@]}"; do
     QEMU+=(-drive "file=${DISKS[$i]},if=none,id=disk$i,format=raw" -device "$(device virtio-blk drive=disk$i)")
 done
 if [ "$RNG" = 1 ]; then
+    # shellcheck disable=SC2054
     QEMU+=(-object rng-random,id=rng0,filename=/dev/urandom -device "$(device virtio-rng rng=rng0)")
 fi
 QEMU+=("${EXTRA[@]}")
