@@ -5,8 +5,9 @@
 #   Benchmarks/LinuxPeer/smoke.sh [--machine microvm|pc|q35] [--out DIR]
 #
 # Checks: pingpong and createjoin end with PEER-EXIT 0 and a BENCH line; httpd prints READY and answers
-# GET / through a port forward with exactly "Hello from Unikernel! Path: /"; blockio runs on a scratch
-# disk image; tcpbulk serves one connection to the host-side client in each direction.
+# GET / through a port forward with exactly "Hello from Unikernel! Path: /" (then, if wrk is installed,
+# a 5-second wrk run reports requests/s); blockio runs on a scratch disk image; tcpbulk serves one
+# connection to the host-side client in each direction.
 # Everything it starts is bounded by run.sh --timeout. Exit status 0 when every check passed.
 set -uo pipefail
 
@@ -93,6 +94,11 @@ if [ -n "$port" ]; then
             pass "httpd (READY after ${ready} ms, first response after ${served} ms)"
             curl -s --max-time 20 -o /dev/null -w "    [$MACHINE] GET / -> HTTP %{http_code}, %{size_download} body bytes, %{time_total} s\n" \
                 "http://127.0.0.1:$port/"
+            if command -v wrk > /dev/null; then # a short load run, if wrk is installed (bounded: 5 s)
+                timeout 30 wrk -t1 -c10 -d5s "http://127.0.0.1:$port/" > "$WORK/wrk.txt" 2>&1
+                awk -v m="$MACHINE" '/Requests\/sec/ { print "    [" m "] wrk -t1 -c10 -d5s: " $2 " requests/s" }
+                    /Non-2xx|Socket errors/ { print "    [" m "] wrk: " $0 }' "$WORK/wrk.txt"
+            fi
         else
             fail "httpd answered '$body'"
         fi
