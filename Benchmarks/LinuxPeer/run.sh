@@ -22,6 +22,9 @@
 #                              cmd (the command in --args) or shell (interactive)
 #   --args A,B,C               arguments for that program (commas stand for spaces)
 #   --cpus N                   virtual CPUs (default 1, as `unikernel run`)
+#   --kernel pvh|bzimage       pvh (default): boot the uncompressed kernel ELF through its PVH note, the
+#                              way our images boot; bzimage: boot Debian's vmlinuz as shipped, whose
+#                              built-in xz decompressor then runs emulated first (seconds under TCG)
 #   --out DIR                  where build.sh put the kernel and initramfs (default $LINUX_PEER_OUT or
 #                              /tmp/linux-peer); build.sh runs first if they are missing
 #
@@ -32,7 +35,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=${LINUX_PEER_OUT:-/tmp/linux-peer}
-MACHINE=microvm MEMORY=128 ACCEL=tcg NET=none CPUS=1 TIMEOUT="" RUN="" ARGS="" APPEND=""
+MACHINE=microvm MEMORY=128 ACCEL=tcg NET=none CPUS=1 TIMEOUT="" RUN="" ARGS="" APPEND="" KERNEL=pvh
 RNG=0 LEGACY=0 PRINT=0
 FORWARDS=() DISKS=() EXTRA=()
 
@@ -51,7 +54,7 @@ while [ $# -gt 0 ]; do
         --print-command) PRINT=1; shift; continue ;;
         -h | --help) usage; exit 0 ;;
         --machine | --memory | --accel | --net | --forward | --disk | --append | --timeout | --qemu-arg | \
-            --run | --args | --cpus | --out)
+            --run | --args | --cpus | --out | --kernel)
             [ $# -ge 2 ] || bad "$option needs a value"
             value=$2; shift 2 ;;
         *) bad "unknown option '$option' (see --help)" ;;
@@ -70,10 +73,12 @@ while [ $# -gt 0 ]; do
         --args) ARGS=$value ;;
         --cpus) CPUS=$value ;;
         --out) OUT=$value ;;
+        --kernel) KERNEL=$value ;;
     esac
 done
 
 case "$MACHINE" in microvm | pc | q35) ;; *) bad "--machine must be microvm, pc or q35, not '$MACHINE'" ;; esac
+case "$KERNEL" in pvh | bzimage) ;; *) bad "--kernel must be pvh or bzimage, not '$KERNEL'" ;; esac
 case "$ACCEL" in tcg) CPU=max ;; kvm) CPU=host ;; *) bad "--accel must be tcg or kvm, not '$ACCEL'" ;; esac
 [[ "$MEMORY" =~ ^[0-9]+$ ]] && [ "$MEMORY" -ge 2 ] || bad "--memory must be a number of MiB, at least 2"
 [[ "$CPUS" =~ ^[0-9]+$ ]] && [ "$CPUS" -ge 1 ] || bad "--cpus must be a positive number"
@@ -96,6 +101,14 @@ for d in "${DISKS[@]}"; do [ -f "$d" ] || [ -b "$d" ] || bad "no such disk image
 if [ ! -f "$OUT/vmlinuz" ] || [ ! -f "$OUT/initrd.img" ]; then
     "$HERE/build.sh" "$OUT" >&2
 fi
+KERNEL_FILE=$OUT/vmlinuz
+if [ "$KERNEL" = pvh ]; then
+    if [ -f "$OUT/vmlinux" ]; then
+        KERNEL_FILE=$OUT/vmlinux
+    else
+        echo "run.sh: warning: no $OUT/vmlinux (see build.sh); booting the bzImage" >&2
+    fi
+fi
 
 # panic=-1 with -no-reboot: a guest that cannot power off (or whose /init dies) still ends QEMU.
 CMDLINE="console=ttyS0 panic=-1 quiet"
@@ -113,7 +126,7 @@ fi
 QEMU=(qemu-system-x86_64 -accel "$ACCEL" -M "$MACHINE" -cpu "$CPU" -m "$MEMORY" -smp "$CPUS"
       -nodefaults -no-user-config -display none -no-reboot -serial stdio -monitor none
       -device isa-debug-exit,iobase=0xf4,iosize=0x04
-      -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.img" -append "$CMDLINE")
+      -kernel "$KERNEL_FILE" -initrd "$OUT/initrd.img" -append "$CMDLINE")
 if [ "$MACHINE" = microvm ] && [ "$LEGACY" = 0 ]; then QEMU+=(-global virtio-mmio.force-legacy=false); fi
 device() { # device KIND REST: the PCI or MMIO flavour of a virtio device for this machine
     if [ "$MACHINE" = microvm ]; then echo "$1-device,$2"
