@@ -19,6 +19,7 @@ let package = Package(
     products: libraries.map { .library(name: $0, targets: [$0]) } + [
         .executable(name: "unikernel", targets: ["unikernel"]),
         .executable(name: "Hello", targets: ["Hello"]),
+        .executable(name: "HelloHTTP", targets: ["HelloHTTP"]),
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
@@ -46,7 +47,7 @@ let package = Package(
         .target(name: "VirtioNet", dependencies: ["Virtio", "Interfaces"]),
         .target(name: "VirtioBlk", dependencies: ["Virtio", "Interfaces"]),
         // Ethernet, ARP, IPv4, ICMP, UDP, TCP, DHCP, DNS over any NetworkDevice.
-        .target(name: "TCPStack", dependencies: ["Interfaces"]),
+        .target(name: "TCPStack", dependencies: ["Interfaces", "Scheduler"]),
         // HTTP/1.1 request parsing and responses for applications.
         .target(name: "HTTP", dependencies: ["Interfaces"]),
         // In-memory file system behind the FileSystem protocol.
@@ -61,6 +62,7 @@ let package = Package(
 
         // Example applications: each builds into a bootable image.
         .executableTarget(name: "Hello", dependencies: ["Runtime"], path: "Examples/Hello"),
+        .executableTarget(name: "HelloHTTP", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Examples/HelloHTTP"),
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),

@@ -52,9 +52,21 @@ public enum Log {
     /// `seconds.microseconds`, right-aligned to 4 digits of seconds, e.g. `   0.001234`.
     public static func formatTimestamp(_ instant: Instant) -> String {
         let micros = instant.nanoseconds / 1000
-        let seconds = String(micros / 1_000_000)
-        let fraction = String(micros % 1_000_000)
-        let pad = seconds.count < 4 ? String(repeating: " ", count: 4 - seconds.count) : ""
-        return pad + seconds + "." + String(repeating: "0", count: 6 - fraction.count) + fraction
+        var digits: [UInt8] = []
+        var seconds = micros / 1_000_000
+        repeat {
+            digits.append(0x30 + UInt8(seconds % 10))
+            seconds /= 10
+        } while seconds > 0
+        while digits.count < 4 { digits.append(0x20) }
+        var text = [UInt8](digits.reversed())
+        text.append(UInt8(ascii: "."))
+        var fraction = micros % 1_000_000
+        var fractionDigits = [UInt8](repeating: 0x30, count: 6)
+        for i in stride(from: 5, through: 0, by: -1) {
+            fractionDigits[i] = 0x30 + UInt8(fraction % 10)
+            fraction /= 10
+        }
+        return String(decoding: text + fractionDigits, as: UTF8.self)
     }
 }

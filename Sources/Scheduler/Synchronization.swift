@@ -178,3 +178,41 @@ public final class Channel<Element> {
     /// Elements waiting to be received.
     public var count: Int { ThreadSystem.current.critical { buffer.count } }
 }
+
+/// An auto-reset event: `signal` sets it (waking a waiter), `wait` returns once it is set and clears it. Signals
+/// while nobody waits are remembered (once), so a signal between a waiter's last check and its `wait` is never
+/// lost. Interrupt handlers may signal it.
+public final class Event {
+    private var isSet = false
+    private let waiters: WaitQueue
+
+    /// An event; `external` when interrupt handlers signal it (a device), so its waiter is never counted as
+    /// deadlocked.
+    public init(external: Bool = false) { waiters = WaitQueue(external: external) }
+
+    /// Sets the event and wakes the waiters. Callable from interrupt handlers.
+    public func signal() {
+        if let system = ThreadSystem.shared {
+            system.critical {
+                isSet = true
+                system.wakeAll(waiters)
+            }
+        } else {
+            isSet = true
+        }
+    }
+
+    /// Waits until the event is set or `deadline` passes; clears it. Returns whether it was set.
+    @discardableResult
+    public func wait(until deadline: Instant? = nil) -> Bool {
+        let system = ThreadSystem.current
+        return system.critical {
+            while !isSet {
+                if waiters.wait(until: deadline) == .timedOut { break }
+            }
+            let was = isSet
+            isSet = false
+            return was
+        }
+    }
+}

@@ -306,7 +306,8 @@ public struct ApplicationPackage: Sendable {
     public static let reservedNames: [String] = [
         // swift-unikernel (a unit test checks this list against Package.swift)
         "BootShim", "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "Virtio", "VirtioNet", "VirtioBlk",
-        "TCPStack", "HTTP", "RamFS", "Runtime", "Hello", "KernelCheck", "EmbedCheck", "SchedulerCheck", "RamFSBench",
+        "TCPStack", "HTTP", "RamFS", "Runtime", "Hello", "HelloHTTP", "KernelCheck", "EmbedCheck", "SchedulerCheck",
+        "RamFSBench",
         "CLibELF", "UnikernelTool", "unikernel",
         "InterfacesTests", "HardwareTests", "BootTests", "MemoryTests", "RuntimeTests", "SchedulerTests",
         "UnikernelToolTests", "TCPStackTests", "HTTPTests", "RamFSTests", "VirtioTests", "GuestTests",
