@@ -159,9 +159,12 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     @Test func httpTemplateServesThePathOnPort8080() {
         let main = ApplicationTemplate.http.mainSwift(product: "Web")
         for module in ["HTTP", "Runtime", "TCPStack"] { #expect(main.contains("import \(module)\n")) }
-        #expect(main.contains("HTTPServer(port: 8080)"))
-        #expect(main.contains(#""Hello from Unikernel! Path: \(request.path)""#))
+        #expect(main.contains("try HTTPServer(port: 8080) { request in"))
+        #expect(main.contains(#"let greeting = Array("Hello from Unikernel! Path: ".utf8)"#))
+        #expect(main.contains("body: .bytes(greeting + request.path)"))
         #expect(main.contains("server.run()"))
+        #expect(main.contains("do throws(SocketError) {"))
+        #expect(main.contains(#"print("Web: listening on port 8080")"#))
         #expect(!main.contains("\nlet server = try"), "top-level try needs `any Error`, which Embedded Swift lacks")
         #expect(ApplicationTemplate.http.servicePort == 8080)
     }
@@ -179,9 +182,10 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         }
         let image = ".build-guest/x86_64-unknown-none-elf/release/MyApp"
         let forward = template == .http ? " --forward 8080:8080" : ""
+        let arguments = template == .http ? "unikernel.ip=10.0.2.15/24 unikernel.gateway=10.0.2.2" : "one two"
         #expect(commands == [
             "swift run unikernel build MyApp && swift run unikernel run \(image)\(forward)",
-            "swift run unikernel run \(image)\(forward) --append \"\(template == .http ? "unikernel.log=debug" : "one two")\"",
+            "swift run unikernel run \(image)\(forward) --append \"\(arguments)\"",
         ])
         #expect(package.imagePath == image)
     }
@@ -329,8 +333,11 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(ApplicationTemplate.hello.isAvailable(in: directory.url))
         try directory.write("Sources/HTTP/Connection.swift", "public struct HTTPServerConfiguration {}\n")
         #expect(!ApplicationTemplate.http.isAvailable(in: directory.url))
-        try directory.write("Sources/HTTP/Server.swift", "public final class HTTPServer {\n}\n")
+        try directory.write("Sources/UnikernelTool/Notes.swift", "// final class HTTPServer in the host tool\n")
+        #expect(!ApplicationTemplate.http.isAvailable(in: directory.url), "the host tool's sources do not count")
+        try directory.write("Sources/Runtime/HTTPServer.swift", "public final class HTTPServer: Sink {\n}\n")
         #expect(ApplicationTemplate.http.isAvailable(in: directory.url))
+        #expect(ApplicationTemplate.http.isAvailable(in: repositoryRoot), "this repository has the server")
     }
 }
 
