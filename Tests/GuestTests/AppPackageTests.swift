@@ -57,24 +57,37 @@ import Glibc
         let image = try workspace.build(app)
         let port = try AppWorkspace.freeLocalPort()
         let pidFile = workspace.root.appendingPathComponent("qemu.pid")
+        // The tool `swift run` built for the application. (Run directly, not through `swift run`: while a
+        // `swift run` child is alive, Foundation in this process does not notice other children ending, so every
+        // curl would look hung until the guest stopped.)
+        let tool = app.directory.appendingPathComponent(".build/debug/unikernel").path
+        try #require(FileManager.default.isExecutableFile(atPath: tool))
         try Guest.exclusively {
             let guest = try BoundedProcess(
-                ["swift", "run", "-q", "unikernel", "run", image, "--forward", "\(port):8080", "--timeout", "120",
+                [tool, "run", image, "--forward", "\(port):8080", "--timeout", "120",
                  "--qemu-arg", "-pidfile", "--qemu-arg", pidFile.path],
                 in: app.directory)
             defer {
-                // Stop QEMU (the tool then exits), and never leave it running.
-                if let text = try? String(contentsOf: pidFile, encoding: .utf8),
-                   let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                    kill(pid, SIGTERM)
+                // Stop QEMU (the tool then exits), and never leave it running: SIGTERM, then SIGKILL if it is still
+                // there after the tool had time to notice (once a QEMU here outlived its SIGTERM).
+                let pid = (try? String(contentsOf: pidFile, encoding: .utf8))
+                    .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                if let pid { kill(pid, SIGTERM) }
+                if guest.wait(timeout: 10) == nil || (pid.map { kill($0, 0) == 0 } ?? false) {
+                    if let pid { kill(pid, SIGKILL) }
+                    _ = guest.wait(timeout: 10)
                 }
-                _ = guest.wait(timeout: 20)
             }
+            // Like the README's user: wait until the service says it listens, then ask it.
+            let listening = "WebService: listening on port 8080"
+            let deadline = Date().addingTimeInterval(120)
+            while !guest.output.contains(listening) && guest.isRunning && Date() < deadline { usleep(50_000) }
+            try #require(guest.output.contains(listening), "console:\n\(guest.output)")
             for path in ["/", "/hello/unikernel"] {
-                let answer = try AppWorkspace.get(port: port, path: path, within: 90)
-                #expect(answer == "Hello from Unikernel! Path: \(path)", "console so far:\n\(guest.output)")
+                let answer = try AppWorkspace.get(port: port, path: path, within: 30)
+                #expect((try? answer.get()) == "Hello from Unikernel! Path: \(path)",
+                        "\(answer)\nconsole so far:\n\(guest.output)")
             }
-            #expect(guest.output.contains("WebService: listening on port 8080"), "\(guest.output)")
         }
     }
 }
@@ -90,12 +103,12 @@ import Glibc
 
         let port = try AppWorkspace.freeLocalPort()
         #expect(port > 0)
-        #expect(try AppWorkspace.get(port: port, path: "/hello", within: 1) == nil, "nothing listens yet")
+        #expect(try AppWorkspace.get(port: port, path: "/hello", within: 1).isFailure, "nothing listens yet")
         let server = try BoundedProcess(["python3", "-m", "http.server", "\(port)", "--bind", "127.0.0.1",
                                          "--directory", directory.path], in: nil)
-        #expect(try AppWorkspace.get(port: port, path: "/hello", within: 20) == "Hello from Python")
+        #expect(try AppWorkspace.get(port: port, path: "/hello", within: 20).get() == "Hello from Python")
         #expect(server.wait(timeout: 0.1) == nil, "a process still running at the deadline is stopped")
-        #expect(try AppWorkspace.get(port: port, path: "/hello", within: 1) == nil, "the server is gone")
+        #expect(try AppWorkspace.get(port: port, path: "/hello", within: 1).isFailure, "the server is gone")
     }
 }
 
@@ -215,17 +228,33 @@ struct AppWorkspace {
     }
 
     /// The body of `GET http://127.0.0.1:<port><path>` with curl, retried until the guest answers or `within`
-    /// seconds pass (nil then).
-    static func get(port: UInt16, path: String, within seconds: Double) throws -> String? {
+    /// seconds pass; then the failure of the last attempt (curl's status and message).
+    static func get(port: UInt16, path: String, within seconds: Double) throws -> Result<String, CurlFailure> {
         let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+        var failure = CurlFailure(description: "curl never ran")
+        repeat {
+            let start = Date()
             let curl = try BoundedProcess(["curl", "-s", "-S", "--max-time", "5", "http://127.0.0.1:\(port)\(path)"],
-                                          in: nil, mergeErrors: false)
-            if curl.wait(timeout: 10) == 0 { return curl.output }
+                                          in: nil)
+            let status = curl.wait(timeout: 10)
+            if status == 0 { return .success(curl.output) }
+            let elapsed = Int(Date().timeIntervalSince(start) * 1000)
+            failure = CurlFailure(description: "curl status \(status.map(String.init) ?? "timeout") after \(elapsed) ms: "
+                + curl.output)
             usleep(500_000)
-        }
-        return nil
+        } while Date() < deadline
+        return .failure(failure)
     }
+}
+
+extension Result {
+    /// Whether this is a failure.
+    var isFailure: Bool { if case .failure = self { return true } else { return false } }
+}
+
+/// Why `AppWorkspace.get` got no answer.
+struct CurlFailure: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// A child process whose output is collected as it arrives and which can be waited for with a deadline; on
@@ -259,6 +288,9 @@ final class BoundedProcess: @unchecked Sendable {
 
     /// Everything the process has written so far.
     var output: String { buffer.text }
+
+    /// Whether the process has not ended yet.
+    var isRunning: Bool { process.isRunning }
 
     /// The exit status, or nil when the process had to be stopped after `timeout` seconds.
     func wait(timeout: Double) -> Int32? {
