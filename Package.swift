@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "unikernel", targets: ["unikernel"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "HelloHTTP", targets: ["HelloHTTP"]),
+        .executable(name: "StaticSite", targets: ["StaticSite"]),
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
@@ -63,6 +64,8 @@ let package = Package(
         // Example applications: each builds into a bootable image.
         .executableTarget(name: "Hello", dependencies: ["Runtime"], path: "Examples/Hello"),
         .executableTarget(name: "HelloHTTP", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Examples/HelloHTTP"),
+        .executableTarget(name: "StaticSite", dependencies: ["Runtime", "HTTP", "TCPStack", "RamFS"],
+                          path: "Examples/StaticSite", exclude: ["site"]),
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),

@@ -161,7 +161,15 @@ extension Guest {
     static func serve(_ product: String, _ arguments: String = "", machine: QEMUConfiguration.Machine = .microvm,
                       memory: Int = 128, guestPort: UInt16 = 8080, timeout: Double = 300,
                       configure: (inout QEMUConfiguration) -> Void = { _ in }) throws -> (RunningGuest, UInt16) {
-        var config = QEMUConfiguration(image: try image(product))
+        try serve(imagePath: try image(product), arguments, machine: machine, memory: memory, guestPort: guestPort,
+                  timeout: timeout, configure: configure)
+    }
+
+    /// `serve` for an image file (e.g. a copy with embedded content).
+    static func serve(imagePath: String, _ arguments: String = "", machine: QEMUConfiguration.Machine = .microvm,
+                      memory: Int = 128, guestPort: UInt16 = 8080, timeout: Double = 300,
+                      configure: (inout QEMUConfiguration) -> Void = { _ in }) throws -> (RunningGuest, UInt16) {
+        var config = QEMUConfiguration(image: imagePath)
         config.machine = machine
         config.memoryMiB = memory
         config.append = arguments
