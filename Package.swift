@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
+        .executable(name: "RamFSGuestBench", targets: ["RamFSGuestBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -72,7 +73,11 @@ let package = Package(
         .executableTarget(name: "SchedulerCheck", dependencies: ["Runtime"], path: "Tests/Images/SchedulerCheck"),
 
         // Benchmarks run on the host (programs that print numbers).
-        .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSBench"),
+        .target(name: "RamFSWorkload", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSWorkload"),
+        .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "RamFSWorkload", "Interfaces"],
+                          path: "Benchmarks/RamFSBench"),
+        .executableTarget(name: "RamFSGuestBench", dependencies: ["Runtime", "RamFS", "RamFSWorkload"],
+                          path: "Benchmarks/RamFSGuestBench"),
 
         // Host tool.
         .systemLibrary(
