@@ -133,7 +133,11 @@ public enum Devices {
             let target = InterruptTarget()
             do throws(VirtioError) {
                 let (transport, routed) = try open(device, target: target)
-                let net = try VirtioNet(transport: transport, memory: dma)
+                // Bursts (a hundred connections answered at once) need more transmit buffers than a small
+                // guest can spare: 256 when memory allows, the driver's 64 otherwise.
+                var configuration = VirtioNet.Configuration()
+                if (System.memory?.freeBytes ?? 0) >= 32 << 20 { configuration.transmitBuffers = 256 }
+                let net = try VirtioNet(transport: transport, memory: dma, configuration: configuration)
                 if !routed { Log.warning("virtio-net at " + device.location + ": no interrupt route, polling") }
                 target.handler = { [net] in
                     _ = net.handleInterrupt()
