@@ -70,6 +70,8 @@ public final class TCPConnection {
                                options: TCPConnectionOptions = TCPConnectionOptions()) throws(SocketError) -> TCPConnection {
         network.lock.lock()
         defer { network.lock.unlock() }
+        // A static address is applied by the stack's first poll, which the network thread may not have run yet.
+        if network.address == nil { network.pollLocked() }
         guard network.address != nil else { throw .notConfigured }
         let deadline = timeout.map { network.now + $0 }
         let h: TCPConnectionHandle
