@@ -15,6 +15,7 @@
 //       --append "unikernel.ip=10.77.0.2/24 unikernel.gateway=10.77.0.1"
 import HTTP
 import Interfaces
+import Memory
 import Runtime
 import Scheduler
 import TCPStack
@@ -55,10 +56,12 @@ network.locked {
 }
 let bulkOptions = TCPConnectionOptions(noDelay: true, sendBufferSize: 64 * 1024, receiveBufferSize: 64 * 1024)
 
-/// The counters `/stats` reports, one `name=value` per line.
+/// The counters `/stats` reports, one `name=value` per line. Called from the HTTP handler, which runs with the
+/// network lock held (so the engine is read directly).
 func statistics(server: HTTPServer?) -> String {
     let heap = System.heapStatistics
-    let (tcp, connections) = network.locked { (network.tcp.statistics, network.tcp.connectionCount) }
+    let tcp = network.tcp.statistics
+    let connections = network.tcp.connectionCount
     var text = "heap_bytes_in_use=\(heap?.bytesInUse ?? -1)\n"
     text += "heap_peak_bytes=\(heap?.peakBytesInUse ?? -1)\n"
     text += "heap_live_allocations=\(heap?.liveAllocations ?? -1)\n"
@@ -185,6 +188,7 @@ do throws(SocketError) {
         return HTTPResponse(status: .ok, contentType: "text/plain", body: .bytes(greeting + request.path))
     }
     httpServer = server
+    network.locked { network.pollLocked() }  // applies a static address, so that it can be printed
     print("NetBench: ready" + (network.address.map { " at " + $0.description } ?? "")
           + " (http 8080, echo 7, bulk send 5001 with \(bulkBytes) bytes, bulk receive 5002)")
     server.run()
