@@ -76,6 +76,7 @@ func statistics(server: HTTPServer?) -> String {
     text += "tcp_syn_queue_evictions=\(tcp.synQueueEvictions)\n"
     text += "tcp_syns_dropped=\(tcp.synsDropped)\n"
     text += "tcp_time_wait_evictions=\(tcp.timeWaitEvictions)\n"
+    text += "tcp_send_failures=\(tcp.sendFailures)\n"
     text += "http_requests=\(server?.requestsServed ?? 0)\n"
     text += "http_connections=\(server?.connectionsAccepted ?? 0)\n"
     return text
