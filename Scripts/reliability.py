@@ -643,7 +643,7 @@ def figure_heap(args, namespace, figures):
             f"{result['ok']:,} of {args.connections:,} sequential connections (half closed by the server first) "
             f"answered correctly in {result['seconds']:.1f} s ({args.connections / result['seconds']:.0f}/s); heap bytes "
             f"in use: baseline {baseline['heap_bytes_in_use']:,} (after a first round of {args.connections:,}, which "
-            f"grew tables from {start['heap_bytes_in_use']:,}), right after {right_after['heap_bytes_in_use']:,} "
+            f"grew tables from {start['heap_bytes_in_use']:,} in {start['heap_live_allocations']:,} allocations), right after {right_after['heap_bytes_in_use']:,} "
             f"({right_after['tcp_connections']} connections held, TIME-WAIT included), after TIME-WAIT "
             f"{final['heap_bytes_in_use']:,} (difference {delta:+,}); live allocations "
             f"{baseline['heap_live_allocations']:,} -> {final['heap_live_allocations']:,}; peak "
