@@ -141,6 +141,9 @@ public final class TCPConnection {
             offset += taken
             network.pollLocked()  // transmit now
             if offset < bytes.count && taken == 0 {
+                // That poll may have taken in the ACKs that free buffer space, and dispatched the writable event
+                // before this thread waits for it: wait only if there is still no space.
+                if network.tcp.readiness(of: handle).contains(.writable) { continue }
                 if network.waitLocked(on: network.waiters(for: handle), until: deadline) == .timedOut {
                     throw .timedOut
                 }
