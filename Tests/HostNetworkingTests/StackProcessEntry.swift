@@ -160,7 +160,10 @@ enum StackHost {
         server!.run()
     }
 
-    /// Accepts on `port` forever, one thread per connection.
+    /// Accepts on `port` forever and serves one connection at a time on the accepting thread (the tests use one
+    /// at a time). Not a thread per connection: `HostThreadPlatform` has a race when threads end while others are
+    /// created (the exiting pthread removes its context from a dictionary the running thread may be changing),
+    /// which crashed this process under many short connections.
     static func listen(_ network: Network, port: UInt16, _ serve: @escaping (TCPConnection) -> Void) {
         let listener: TCPListener
         do throws(SocketError) {
@@ -172,7 +175,7 @@ enum StackHost {
         Thread.spawn(name: "accept-\(port)") {
             while true {
                 guard let connection = try? listener.accept() else { continue }
-                Thread.spawn(name: "conn-\(port)") { serve(connection) }.detach()
+                serve(connection)
             }
         }
     }
