@@ -139,6 +139,7 @@ class Guest:
     """A guest in the background (QEMU through `unikernel run` or run.sh), console in a file."""
 
     def __init__(self, command, backend, ready, log_path, timeout=120):
+        self.backend = backend
         self.log_path = log_path
         self.logfile = open(log_path, "w")
         self.process = subprocess.Popen(backend.wrap(command), stdout=self.logfile, stderr=subprocess.STDOUT,
@@ -166,6 +167,19 @@ class Guest:
                     pass
                 self.process.wait()
         self.logfile.close()
+        namespace = self.backend.namespace
+        if namespace:  # QEMU must have let go of the TAP before the next guest attaches to it
+            for _ in range(100):
+                pids = run(["ip", "netns", "pids", namespace.name], check=False).stdout.split()
+                if not pids:
+                    break
+                if _ == 50:
+                    for pid in pids:
+                        try:
+                            os.kill(int(pid), signal.SIGKILL)
+                        except (ProcessLookupError, ValueError):
+                            pass
+                time.sleep(0.1)
 
 
 def http_get(backend, path, timeout=10):
