@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
+        .executable(name: "NetBench", targets: ["NetBench"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
         .executable(name: "RamFSGuestBench", targets: ["RamFSGuestBench"]),
     ],
@@ -71,6 +72,8 @@ let package = Package(
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),
         .executableTarget(name: "SchedulerCheck", dependencies: ["Runtime"], path: "Tests/Images/SchedulerCheck"),
+        // Network test and benchmark image: HTTP, TCP echo, bulk TCP, heap statistics (Scripts/reliability.sh).
+        .executableTarget(name: "NetBench", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Tests/Images/NetBench"),
 
         // Benchmarks run on the host (programs that print numbers).
         .target(name: "RamFSWorkload", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSWorkload"),
@@ -84,6 +87,8 @@ let package = Package(
             name: "CLibELF", path: "Sources/CLibELF", pkgConfig: "libelf",
             providers: [.apt(["libelf-dev"])]),
         .target(name: "UnikernelTool", dependencies: ["CLibELF", "Interfaces", "RamFS"]),
+        // Host-only: a TAP NetworkDevice over /dev/net/tun and network-namespace helpers for interop tests.
+        .target(name: "HostNetworking", dependencies: ["Interfaces", "TCPStack"]),
         .executableTarget(
             name: "unikernel",
             dependencies: ["UnikernelTool", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -99,6 +104,7 @@ let package = Package(
         .testTarget(name: "TCPStackTests", dependencies: ["TCPStack", "Interfaces"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Interfaces"]),
         .testTarget(name: "RamFSTests", dependencies: ["RamFS", "Interfaces"]),
+        .testTarget(name: "HostNetworkingTests", dependencies: ["HostNetworking", "TCPStack", "Runtime", "Scheduler", "Interfaces"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "VirtioNet", "VirtioBlk", "Hardware", "Interfaces"]),
         // Boot tests: build guest images and boot them in QEMU.
         .testTarget(name: "GuestTests", dependencies: ["UnikernelTool", "Interfaces"]),
