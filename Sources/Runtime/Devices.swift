@@ -122,7 +122,14 @@ public enum Devices {
             }
             var transport = try VirtioGuest.openPCI(function, config: config, map: mapMMIO)
             transport.interruptVectors = vectors
-            return (transport, vectors != nil)
+            if vectors != nil { return (transport, true) }
+            // No MSI-X: INTx. The firmware wrote the legacy IRQ it routed the pin to into the Interrupt Line
+            // register; that ISA line reaches the I/O APIC too (apply the MADT's override). INTx is level-triggered.
+            let line = function.interruptLine
+            guard function.interruptPin != 0, line >= 1 && line <= 15 else { return (transport, false) }
+            let r = InterruptController.topology?.isaRoute(line) ?? (gsi: UInt32(line), activeLow: false, levelTriggered: true)
+            let routed = InterruptController.route(gsi: r.gsi, activeLow: r.activeLow, levelTriggered: true, handler) != nil
+            return (transport, routed)
         }
     }
 
