@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
+        .executable(name: "DeviceCheck", targets: ["DeviceCheck"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
     ],
     dependencies: [
@@ -63,6 +64,7 @@ let package = Package(
         // Example applications: each builds into a bootable image.
         .executableTarget(name: "Hello", dependencies: ["Runtime"], path: "Examples/Hello"),
         .executableTarget(name: "HelloHTTP", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Examples/HelloHTTP"),
+        .executableTarget(name: "DeviceCheck", dependencies: ["Runtime"], path: "Examples/DeviceCheck"),
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),

@@ -43,6 +43,35 @@ public enum Devices {
 
     /// DMA memory for virtqueues: the heap (identity-mapped, physically contiguous within a region).
     static let dma = HeapDMAMemory()
+    /// The interrupt target and route of every driver the runtime opened.
+    nonisolated(unsafe) private static var opened: [(driver: AnyObject, index: Int, target: InterruptTarget, routed: Bool)] = []
+
+    /// DMA memory as the runtime's drivers use it (the identity-mapped heap), for code that sets up virtqueues of
+    /// its own: device checks, drivers an application brings.
+    public static var dmaMemory: any DMAMemory { dma }
+
+    /// Opens the transport of `device` (an element of `virtio`) without starting a driver and without routing its
+    /// interrupt: for conformance checks and for drivers that poll. The device is not reset here (drivers reset
+    /// it first, §3.1.1). Never use a device this way while the runtime's own driver for it runs (after
+    /// `networkDevices` or `blockDevices` opened it): both would program the same queues.
+    public static func openTransport(_ device: VirtioDeviceInfo) throws(VirtioError) -> any VirtioTransport {
+        switch device.route {
+        case .mmio(let location, _):
+            return try VirtioGuest.openMMIO(location)
+        case .pci(let function):
+            return try VirtioGuest.openPCI(function, config: PortIOPCIConfiguration(), map: mapMMIO)
+        }
+    }
+
+    /// Interrupt delivery to a driver the runtime opened (one of `networkDevices` or `blockDevices`): the index
+    /// of its device in `virtio`, whether its interrupt is routed (false: the runtime polls it), and how many
+    /// interrupts it has received so far. Nil for any other object.
+    public static func interrupts(of driver: AnyObject) -> (deviceIndex: Int, routed: Bool, count: UInt64)? {
+        for entry in opened where entry.driver === driver {
+            return (entry.index, entry.routed, CPU.withInterruptsDisabled { entry.target.count })
+        }
+        return nil
+    }
 
     /// Every virtio device on the machine.
     public static var virtio: [VirtioDeviceInfo] {
@@ -129,7 +158,7 @@ public enum Devices {
     private static func openNetworks() {
         guard !openedNetworks else { return }
         openedNetworks = true
-        for device in virtio where device.type == .network {
+        for (index, device) in virtio.enumerated() where device.type == .network {
             let target = InterruptTarget()
             do throws(VirtioError) {
                 let (transport, routed) = try open(device, target: target)
@@ -140,6 +169,7 @@ public enum Devices {
                     NetworkBinding.deviceInterrupt(net)
                 }
                 networks.append(net)
+                opened.append((net, index, target, routed))
             } catch {
                 Log.error("virtio-net at " + device.location + " could not be started")
             }
@@ -149,7 +179,7 @@ public enum Devices {
     private static func openDisks() {
         guard !openedDisks else { return }
         openedDisks = true
-        for device in virtio where device.type == .block {
+        for (index, device) in virtio.enumerated() where device.type == .block {
             let target = InterruptTarget()
             let waiter = ThreadBlockWaiter()
             do throws(VirtioError) {
@@ -162,6 +192,7 @@ public enum Devices {
                     waiter.event.signal()
                 }
                 disks.append(disk)
+                opened.append((disk, index, target, routed))
             } catch {
                 Log.error("virtio-blk at " + device.location + " could not be started")
             }
@@ -250,6 +281,19 @@ extension System {
         if let n = networkInstance { return n }
         #if os(none)
         guard let device = Devices.networkDevices.first else { return nil }
+        return network(over: device)
+        #else
+        return nil
+        #endif
+    }
+
+    /// Builds `System.network` over `device` instead of over the first virtio-net device itself: for a device
+    /// that wraps it (a filter, a tap for raw frames, a fault injector) or another `NetworkDevice`. The address
+    /// comes from the command line as for `network`; the network thread starts, and interrupts of the runtime's
+    /// network devices wake it. Returns the existing network, without using `device`, if `System.network` was
+    /// already built; nil if the stack could not be assembled.
+    public static func network<Device: NetworkDevice>(over device: Device) -> Network? {
+        if let n = networkInstance { return n }
         let stack = NetworkStack(device: device, addressing: addressingFromCommandLine(), entropy: System.entropy)
         let tcp = TCPEngine(configuration: tcpConfiguration(), entropy: System.entropy)
         guard let network = try? DeviceNetwork(stack: stack, tcp: tcp, clock: SystemClockObject()) else { return nil }
@@ -257,9 +301,6 @@ extension System {
         NetworkBinding.network = network
         network.start()
         return network
-        #else
-        return nil
-        #endif
     }
 
     /// TCP settings for a LAN-speed virtual network: a 200 ms minimum RTO instead of RFC 6298's 1 s (Linux uses
