@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
         .executable(name: "DeviceCheck", targets: ["DeviceCheck"]),
+        .executable(name: "BlockCheck", targets: ["BlockCheck"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
     ],
     dependencies: [
@@ -69,6 +70,8 @@ let package = Package(
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),
         .executableTarget(name: "SchedulerCheck", dependencies: ["Runtime"], path: "Tests/Images/SchedulerCheck"),
+        // Boot-test images for virtio-blk (BlockCheck) and raw networking over TAP (NetEcho).
+        .executableTarget(name: "BlockCheck", dependencies: ["Runtime"], path: "Tests/Images/BlockCheck"),
 
         // Benchmarks run on the host (programs that print numbers).
         .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSBench"),
