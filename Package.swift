@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
         .executable(name: "DeviceCheck", targets: ["DeviceCheck"]),
         .executable(name: "BlockCheck", targets: ["BlockCheck"]),
+        .executable(name: "NetEcho", targets: ["NetEcho"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
     ],
     dependencies: [
@@ -72,6 +73,7 @@ let package = Package(
         .executableTarget(name: "SchedulerCheck", dependencies: ["Runtime"], path: "Tests/Images/SchedulerCheck"),
         // Boot-test images for virtio-blk (BlockCheck) and raw networking over TAP (NetEcho).
         .executableTarget(name: "BlockCheck", dependencies: ["Runtime"], path: "Tests/Images/BlockCheck"),
+        .executableTarget(name: "NetEcho", dependencies: ["Runtime"], path: "Tests/Images/NetEcho"),
 
         // Benchmarks run on the host (programs that print numbers).
         .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSBench"),
