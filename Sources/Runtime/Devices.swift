@@ -189,8 +189,10 @@ public enum Devices {
                 if !routed { Log.warning("virtio-blk at " + device.location + ": no interrupt route, polling") }
                 target.handler = { [disk, waiter] in
                     _ = disk.handleInterrupt()
-                    waiter.event.signal()
+                    waiter.wake()
                 }
+                // A thread that collects completions may collect another thread's: wake that one too.
+                disk.onCompletion = { [waiter] _ in waiter.wake() }
                 disks.append(disk)
                 opened.append((disk, index, target, routed))
             } catch {
@@ -214,22 +216,47 @@ public enum Devices {
 
 /// Sleeps the calling thread until the device's interrupt says a request completed (polling with a short sleep
 /// when the interrupt could not be routed). Gives up after 30 s.
+///
+/// Several threads may wait on one disk at once, so a wake-up goes to all of them: `wake()` (from the interrupt
+/// handler, and from `VirtioBlk.onCompletion` when one thread collects another's completion) advances a counter
+/// and wakes every waiter, and a waiter sleeps only while the counter still has the value it had before it last
+/// checked its condition. (An auto-reset event here let the first thread to run consume a wake-up meant for all;
+/// the others slept until the 100 ms fallback, which the BlockCheck boot test measured on q35.)
 final class ThreadBlockWaiter: BlockRequestWaiter {
-    let event = Event(external: true)
+    private var wakeUps: UInt64 = 0
+    private let waiters = WaitQueue(external: true)
     var polling = false
+
+    /// Wakes every waiting thread to re-check its condition. Callable from interrupt handlers.
+    func wake() {
+        if let system = ThreadSystem.shared {
+            system.critical {
+                wakeUps &+= 1
+                _ = waiters.wakeAll()
+            }
+        } else {
+            wakeUps &+= 1
+        }
+    }
 
     func wait(until condition: () -> Bool) -> Bool {
         let giveUp = System.now + .seconds(30)
-        while !condition() {
+        while true {
+            let seen = ThreadSystem.current.critical { wakeUps }
+            if condition() { return true }
             let now = System.now
             if now >= giveUp { return condition() }
             if polling {
                 Thread.sleep(for: .microseconds(200))
-            } else {
-                event.wait(until: min(giveUp, now + .milliseconds(100)))
+                continue
+            }
+            let limit = min(giveUp, now + .milliseconds(100))
+            ThreadSystem.current.critical {
+                while wakeUps == seen {
+                    if waiters.wait(until: limit) == .timedOut { break }
+                }
             }
         }
-        return true
     }
 }
 #endif

@@ -289,6 +289,7 @@ func inFlight(_ disk: VirtioBlk, seed: UInt64) throws(CheckFailure) {
         throw CheckFailure("disk too small for the threaded check")
     }
     var errors: [String?] = [String?](repeating: nil, count: threads)
+    var slowest = Duration.zero
     var spawned: [Thread] = []
     let threadStart = System.now
     for t in 0..<threads {
@@ -300,6 +301,7 @@ func inFlight(_ disk: VirtioBlk, seed: UInt64) throws(CheckFailure) {
             for r in 0..<rounds {
                 let roundSeed = r == rounds - 1 ? seed : seed ^ (UInt64(t + 1) << 32 | UInt64(r + 1))
                 Pattern.fill(buffer, diskOffset: offset, seed: roundSeed)
+                let roundStart = System.now
                 do throws(BlockDeviceError) {
                     try disk.write(block: block, from: UnsafeRawBufferPointer(buffer))
                     buffer.initializeMemory(as: UInt8.self, repeating: 0)
@@ -308,6 +310,7 @@ func inFlight(_ disk: VirtioBlk, seed: UInt64) throws(CheckFailure) {
                     errors[t] = "thread \(t) round \(r): " + caseName(error)
                     return
                 }
+                slowest = max(slowest, System.now - roundStart)
                 if let bad = Pattern.firstMismatch(UnsafeRawBufferPointer(buffer), diskOffset: offset, seed: roundSeed) {
                     errors[t] = "thread \(t) round \(r): wrong data at byte \(bad)"
                     return
@@ -320,7 +323,7 @@ func inFlight(_ disk: VirtioBlk, seed: UInt64) throws(CheckFailure) {
     try attempt("flush") { () throws(BlockDeviceError) in try disk.flush() }
     let end = regionStart + UInt64(threads * regionBytes)
     print("INFLIGHT threads: \(threads) threads x \(rounds) write+read rounds of \(regionBytes) bytes, verified in "
-          + "\(milliseconds(since: threadStart)) ms; pattern seed \(seed) now on bytes 0..<\(count * requestBytes) and "
+          + "\(milliseconds(since: threadStart)) ms (slowest round \(slowest.microsecondsClamped) us); pattern seed \(seed) now on bytes 0..<\(count * requestBytes) and "
           + "\(regionStart)..<\(end)")
 }
 
