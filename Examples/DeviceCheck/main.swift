@@ -80,8 +80,10 @@ for (i, device) in devices.enumerated() {
 
 // 2. The runtime's drivers: the same devices started with their interrupts routed (I/O APIC from the ACPI DSDT
 //    on microvm, MSI-X on PCI).
+var started: [Int] = []
 for disk in Devices.blockDevices {
     guard let before = Devices.interrupts(of: disk) else { continue }
+    started.append(before.deviceIndex)
     let name = names[before.deviceIndex]
     guard before.routed else {
         reporter.record(name + ".interrupt", .fail, "no interrupt route for the device; the runtime polls it")
@@ -106,6 +108,7 @@ for disk in Devices.blockDevices {
 
 for net in Devices.networkDevices {
     guard let before = Devices.interrupts(of: net) else { continue }
+    started.append(before.deviceIndex)
     let name = names[before.deviceIndex]
     guard before.routed else {
         reporter.record(name + ".interrupt", .fail, "no interrupt route for the device; the runtime polls it")
@@ -144,6 +147,10 @@ for net in Devices.networkDevices {
                         after > before.count ? "\(frames) frames received with \(after - before.count) interrupts"
                                              : "\(frames) frames received but no interrupt arrived")
     }
+}
+
+for (i, device) in devices.enumerated() where (device.type == .block || device.type == .network) && !started.contains(i) {
+    reporter.record(names[i] + ".interrupt", .fail, "the runtime's driver could not start the device (see the log above)")
 }
 
 let passed = reporter.finish(devices: devices.count)
