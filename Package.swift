@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "unikernel", targets: ["unikernel"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "HelloHTTP", targets: ["HelloHTTP"]),
+        .executable(name: "StaticSite", targets: ["StaticSite"]),
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
@@ -27,6 +28,7 @@ let package = Package(
         .executable(name: "BlockCheck", targets: ["BlockCheck"]),
         .executable(name: "NetEcho", targets: ["NetEcho"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
+        .executable(name: "RamFSGuestBench", targets: ["RamFSGuestBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,6 +68,8 @@ let package = Package(
         // Example applications: each builds into a bootable image.
         .executableTarget(name: "Hello", dependencies: ["Runtime"], path: "Examples/Hello"),
         .executableTarget(name: "HelloHTTP", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Examples/HelloHTTP"),
+        .executableTarget(name: "StaticSite", dependencies: ["Runtime", "HTTP", "TCPStack", "RamFS"],
+                          path: "Examples/StaticSite", exclude: ["site"]),
         .executableTarget(name: "DeviceCheck", dependencies: ["Runtime"], path: "Examples/DeviceCheck"),
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
@@ -76,7 +80,11 @@ let package = Package(
         .executableTarget(name: "NetEcho", dependencies: ["Runtime"], path: "Tests/Images/NetEcho"),
 
         // Benchmarks run on the host (programs that print numbers).
-        .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSBench"),
+        .target(name: "RamFSWorkload", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSWorkload"),
+        .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "RamFSWorkload", "Interfaces"],
+                          path: "Benchmarks/RamFSBench"),
+        .executableTarget(name: "RamFSGuestBench", dependencies: ["Runtime", "RamFS", "RamFSWorkload"],
+                          path: "Benchmarks/RamFSGuestBench"),
 
         // Host tool.
         .systemLibrary(

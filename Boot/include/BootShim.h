@@ -129,6 +129,7 @@ static inline uint64_t shim_symbol_rodata_start(void) { __builtin_trap(); }
 static inline uint64_t shim_symbol_rodata_end(void) { __builtin_trap(); }
 static inline uint64_t shim_symbol_data_start(void) { __builtin_trap(); }
 static inline uint64_t shim_symbol_bss_end(void) { __builtin_trap(); }
+static inline uint64_t shim_symbol_embedded_start(void) { __builtin_trap(); }
 static inline uint64_t shim_boot_stack_guard(void) { __builtin_trap(); }
 static inline uint64_t shim_boot_stack_top(void) { __builtin_trap(); }
 static inline uint64_t shim_ist_guard(int index) { (void)index; __builtin_trap(); }
@@ -160,6 +161,8 @@ extern uint64_t boot_start_info_paddr;
 /* Section bounds from Linker/unikernel.ld. */
 extern char __kernel_start[], __kernel_end[], __text_start[], __text_end[], __rodata_start[], __rodata_end[];
 extern char __data_start[], __bss_end[];
+/* The embedded-content archive (page-aligned, after __kernel_end); its length is in its own header. */
+extern char __embedded_start[];
 extern char boot_stack_guard[], boot_stack_top[];
 uint64_t shim_ist_guard(int index);
 void shim_set_gate_ist(int vector, int ist);
@@ -181,6 +184,7 @@ static inline uint64_t shim_symbol_rodata_start(void) { return (uint64_t)(uintpt
 static inline uint64_t shim_symbol_rodata_end(void) { return (uint64_t)(uintptr_t)__rodata_end; }
 static inline uint64_t shim_symbol_data_start(void) { return (uint64_t)(uintptr_t)__data_start; }
 static inline uint64_t shim_symbol_bss_end(void) { return (uint64_t)(uintptr_t)__bss_end; }
+static inline uint64_t shim_symbol_embedded_start(void) { return (uint64_t)(uintptr_t)__embedded_start; }
 static inline uint64_t shim_boot_stack_guard(void) { return (uint64_t)(uintptr_t)boot_stack_guard; }
 static inline uint64_t shim_boot_stack_top(void) { return (uint64_t)(uintptr_t)boot_stack_top; }
 #endif

@@ -7,7 +7,7 @@ import BootShim
 public struct KernelLayout: Equatable, Sendable {
     /// First byte of the image (1 MiB).
     public var imageStart: UInt64
-    /// One past the last byte of the image, .bss included, page-aligned.
+    /// One past the last byte of the image, .bss included, page-aligned. Embedded content follows it.
     public var imageEnd: UInt64
     /// Executable code.
     public var textStart: UInt64, textEnd: UInt64
@@ -19,6 +19,10 @@ public struct KernelLayout: Equatable, Sendable {
     public var bootStackGuard: UInt64, bootStackTop: UInt64
     /// The unmapped pages below the four IST stacks (double fault, NMI, machine check, page fault).
     public var interruptStackGuards: (UInt64, UInt64, UInt64, UInt64)
+    /// First byte of the embedded-content archive (`__embedded_start`): page-aligned, equal to `imageEnd`, in a
+    /// read-only segment of its own. Its length is not a link-time constant: `unikernel embed` grows the archive
+    /// after linking, so the length comes from the archive's header (`EmbeddedArchive.declaredLength`).
+    public var embeddedStart: UInt64
 
     /// The layout of the running image.
     public static var current: KernelLayout {
@@ -28,7 +32,8 @@ public struct KernelLayout: Equatable, Sendable {
             rodataStart: shim_symbol_rodata_start(), rodataEnd: shim_symbol_rodata_end(),
             dataStart: shim_symbol_data_start(),
             bootStackGuard: shim_boot_stack_guard(), bootStackTop: shim_boot_stack_top(),
-            interruptStackGuards: (shim_ist_guard(0), shim_ist_guard(1), shim_ist_guard(2), shim_ist_guard(3)))
+            interruptStackGuards: (shim_ist_guard(0), shim_ist_guard(1), shim_ist_guard(2), shim_ist_guard(3)),
+            embeddedStart: shim_symbol_embedded_start())
     }
 
     /// All guard pages the shim created (boot stack and IST stacks), which must stay unmapped.
@@ -47,6 +52,6 @@ public struct KernelLayout: Equatable, Sendable {
         a.imageStart == b.imageStart && a.imageEnd == b.imageEnd && a.textStart == b.textStart
             && a.textEnd == b.textEnd && a.rodataStart == b.rodataStart && a.rodataEnd == b.rodataEnd
             && a.dataStart == b.dataStart && a.bootStackGuard == b.bootStackGuard
-            && a.bootStackTop == b.bootStackTop && a.guardPages == b.guardPages
+            && a.bootStackTop == b.bootStackTop && a.guardPages == b.guardPages && a.embeddedStart == b.embeddedStart
     }
 }

@@ -67,7 +67,9 @@ public final class BumpHeap: HeapAllocator {
         let word = header.load(fromByteOffset: 8, as: UInt64.self)
         guard word & Self.freedMark == 0 else { throw .doubleFree(address) }
         let size = UInt(word)
-        guard size >= 16, size & 15 == 0, address + size <= table[r].top else { throw .invalidPointer(address) }
+        guard size >= 16, size & 15 == 0, address <= table[r].top, size <= table[r].top - address else {
+            throw .invalidPointer(address)
+        }
         header.storeBytes(of: word | Self.freedMark, toByteOffset: 8, as: UInt64.self)
         stats.recordFree(Int(size))
         if address + size == table[r].top {
@@ -80,7 +82,7 @@ public final class BumpHeap: HeapAllocator {
         guard address & 15 == 0, let r = region(of: address), address >= table[r].start + UInt(Self.headerSize)
         else { return nil }
         let word = (pointer - Self.headerSize).load(fromByteOffset: 8, as: UInt64.self)
-        guard word & Self.freedMark == 0, address + UInt(word) <= table[r].top else { return nil }
+        guard word & Self.freedMark == 0, address <= table[r].top, UInt(word) <= table[r].top - address else { return nil }
         return Int(word)
     }
 

@@ -254,11 +254,12 @@ public final class TLSFHeap: HeapAllocator {
         guard address & 15 == 0, address >= UInt(Self.headerSize), let r = regionIndex(of: address) else { return nil }
         let block = pointer - Self.headerSize
         guard UInt(bitPattern: block) >= regions[r].start else { return nil }
-        let size = Self.size(block)
-        guard size >= Self.minimumBlock, size & 15 == 0,
-              UInt(bitPattern: block) + UInt(size) + UInt(Self.headerSize) <= regions[r].end,
-              Int(Self.next(block).load(as: UInt64.self)) == size
-        else { return nil }
+        // The header of a pointer we did not hand out is arbitrary bytes: check the raw value against the region
+        // before using it as a size, so nothing below can overflow.
+        let raw = block.load(fromByteOffset: 8, as: UInt64.self) & ~Self.flagMask
+        let room = UInt64(regions[r].end - UInt(bitPattern: block))
+        guard raw >= UInt64(Self.minimumBlock), raw <= room, raw + UInt64(Self.headerSize) <= room else { return nil }
+        guard Self.next(block).load(as: UInt64.self) == raw else { return nil }
         return block
     }
 

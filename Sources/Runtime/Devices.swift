@@ -330,12 +330,24 @@ extension System {
         return network
     }
 
-    /// TCP settings for a LAN-speed virtual network: a 200 ms minimum RTO instead of RFC 6298's 1 s (Linux uses
-    /// 200 ms as well), everything else per the RFCs.
+    /// TCP settings for a LAN-speed virtual network, sized to the machine's memory.
+    ///
+    /// The minimum RTO is 200 ms instead of RFC 6298's 1 s (Linux uses 200 ms as well). Each connection's send and
+    /// receive buffers are 1/64 of free memory, between 8 and 64 KiB, and the number of connections is capped so
+    /// that their buffers fit in three quarters of free memory: a small guest refuses connections beyond what it
+    /// can hold (the client sees a reset) instead of running out of memory.
     static func tcpConfiguration() -> TCPConfiguration {
         var c = TCPConfiguration()
         c.minimumRTO = .milliseconds(200)
         c.initialRTO = .seconds(1)
+        #if os(none)
+        let free = Int(System.memory?.freeBytes ?? 1 << 30)
+        var buffer = 64 * 1024
+        while buffer > 8 * 1024 && buffer > free / 64 { buffer /= 2 }
+        c.sendBufferSize = buffer
+        c.receiveBufferSize = buffer
+        c.maximumConnections = min(max(free / 4 * 3 / (2 * buffer), 16), 4096)
+        #endif
         return c
     }
 }

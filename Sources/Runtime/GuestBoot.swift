@@ -169,12 +169,13 @@ func bootFailure(_ stage: StaticString, _ brief: (what: StaticString, value: UIn
 /// The device hole below 4 GiB where PCI BARs, virtio-mmio slots, the IOAPIC and the LAPIC live.
 let deviceHole: Range<UInt64> = 0xC000_0000..<0x1_0000_0000
 
-/// Builds the frame allocator over the memory map (image, low memory and boot modules excluded) and the kernel
-/// page table: RAM read/write and no-execute, text read-only and executable, rodata read-only, the device hole
-/// uncached, page 0 and every guard page unmapped. Switches CR3 to it.
+/// Builds the frame allocator over the memory map (image, embedded content, low memory and boot modules excluded)
+/// and the kernel page table: RAM read/write and no-execute, text read-only and executable, rodata and embedded
+/// content read-only, the device hole uncached, page 0 and every guard page unmapped. Switches CR3 to it.
 func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
     let map = MemoryMap(regions: startInfo.memoryMap)
-    var exclusions: [Range<UInt64>] = [0..<0x10_0000, layout.imageStart..<layout.imageEnd]
+    let embedded = EmbeddedContent.reserve(layout: layout, map: map)
+    var exclusions: [Range<UInt64>] = [0..<0x10_0000, layout.imageStart..<layout.imageEnd, embedded]
     for module in startInfo.modules {
         exclusions.append(module.address..<(module.address &+ module.size))
     }
@@ -226,6 +227,8 @@ func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
                       length: layout.textEnd - layout.textStart, flags: .code)
         try table.map(virtual: layout.dataStart, physical: layout.dataStart,
                       length: layout.imageEnd - layout.dataStart, flags: .data)
+        try table.map(virtual: embedded.lowerBound, physical: embedded.lowerBound,
+                      length: embedded.upperBound - embedded.lowerBound, flags: .readOnly)
         for page in layout.guardPages { try table.unmap(virtual: page, length: 4096) }
         physical.pageTable = table
         CPU.loadPageTables(table.root.value)

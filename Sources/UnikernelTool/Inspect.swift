@@ -1,4 +1,59 @@
 import Foundation
+import Interfaces
+import RamFS
+
+/// The files embedded in an image (`unikernel embed`), as `unikernel inspect` lists them.
+public struct EmbeddedListing: Equatable {
+    /// One file or directory of the archive.
+    public struct Entry: Equatable {
+        /// The path relative to the mount point, e.g. `www/index.html`.
+        public var path: String
+        /// Whether it is a directory.
+        public var isDirectory: Bool
+        /// File size in bytes (0 for a directory).
+        public var size: Int
+        /// The SHA-256 recorded for the file (lowercase hex; empty for a directory).
+        public var sha256: String
+    }
+
+    /// Guest-physical address of the archive.
+    public var address: UInt64
+    /// Length of the archive (bytes of the section).
+    public var archiveBytes: Int
+    /// The entries in archive order (sorted by path), or nil if the archive is invalid.
+    public var entries: [Entry]?
+    /// Why the archive is invalid, if it is.
+    public var error: String?
+
+    /// Reads the embedded section of `image`; nil if the image has none.
+    public init?(image: String) throws(ToolError) {
+        let found: (bytes: [UInt8], address: UInt64)?
+        do throws(EmbedError) { found = try Embedder.archiveBytes(image: image) } catch {
+            throw .embed(error.description)
+        }
+        guard let found else { return nil }
+        address = found.address
+        archiveBytes = found.bytes.count
+        let parsed: Result<[Entry], ArchiveError> = found.bytes.withUnsafeBytes { raw in
+            do throws(ArchiveError) {
+                let archive = try EmbeddedArchive(validating: raw)
+                return .success(archive.map {
+                    Entry(path: $0.pathString, isDirectory: $0.kind == .directory, size: $0.size,
+                          sha256: $0.kind == .directory ? "" : $0.recordedDigest.description)
+                })
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch parsed {
+        case .success(let list): entries = list; error = nil
+        case .failure(let problem): entries = nil; error = problem.description
+        }
+    }
+
+    /// Files only.
+    public var files: [Entry] { (entries ?? []).filter { !$0.isDirectory } }
+}
 
 /// What `unikernel inspect` reports about an image.
 public struct ImageReport {
@@ -10,6 +65,8 @@ public struct ImageReport {
     public let modules: [(module: String, bytes: UInt64, symbols: Int)]
     /// The largest symbols, largest first.
     public let largest: [(name: String, module: String, size: UInt64)]
+    /// The embedded files (nil if the image has no embedded-content section).
+    public let embedded: EmbeddedListing?
 
     /// Verifies `path` as a bootable image and summarizes it.
     public init(path: String, largestCount: Int = 20) throws(ToolError) {
@@ -30,6 +87,7 @@ public struct ImageReport {
             .sorted { $0.size > $1.size }
             .prefix(largestCount)
             .map { ($0.name, ELFImage.module(ofSymbol: $0.name), $0.size) }
+        embedded = try EmbeddedListing(image: path)
     }
 
     /// Human-readable report.
@@ -56,7 +114,36 @@ public struct ImageReport {
         for s in largest {
             t += "  \(String(s.size).leftPadded(8))  \(s.module.padding(toLength: 12, withPad: " ", startingAt: 0)) \(Demangler.shared.demangle(s.name))\n"
         }
+        t += "\nembedded files\n"
+        if let embedded {
+            if let error = embedded.error {
+                t += "  INVALID archive (\(embedded.archiveBytes) bytes at 0x\(String(embedded.address, radix: 16))): \(error)\n"
+            } else {
+                let files = embedded.files
+                t += "  \(files.count) files, \(files.reduce(0) { $0 + $1.size }) bytes, in a \(embedded.archiveBytes)-byte "
+                    + "archive at 0x\(String(embedded.address, radix: 16))\n"
+                for e in embedded.entries ?? [] {
+                    t += e.isDirectory ? "  \(String(repeating: " ", count: 10)) \(e.path)/\n" : "  \(String(e.size).leftPadded(10)) \(e.path)\n"
+                }
+            }
+        } else {
+            t += "  (no \(Embedder.sectionName) section: the image predates embedded content)\n"
+        }
         return t
+    }
+
+    /// The `embedded` member of the JSON report: null without the section; else the archive's address and size,
+    /// and either `files` (path, size, sha256) and `directories` (paths), or `error`.
+    var embeddedJSON: Any {
+        guard let embedded else { return NSNull() }
+        var object: [String: Any] = ["address": embedded.address, "archiveBytes": embedded.archiveBytes]
+        if let error = embedded.error {
+            object["error"] = error
+        } else {
+            object["files"] = embedded.files.map { ["path": $0.path, "size": $0.size, "sha256": $0.sha256] as [String: Any] }
+            object["directories"] = (embedded.entries ?? []).filter(\.isDirectory).map(\.path)
+        }
+        return object
     }
 
     /// Machine-readable report.
@@ -74,6 +161,7 @@ public struct ImageReport {
             "sections": sections.map { ["name": $0.name, "size": $0.size, "address": $0.address] as [String: Any] },
             "modules": modules.map { ["module": $0.module, "bytes": $0.bytes, "symbols": $0.symbols] as [String: Any] },
             "largestSymbols": largest.map { ["name": $0.name, "module": $0.module, "size": $0.size] as [String: Any] },
+            "embedded": embeddedJSON,
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)

@@ -20,7 +20,7 @@ struct Unikernel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unikernel",
         abstract: "Build, boot and inspect Swift unikernel images.",
-        subcommands: [Build.self, Run.self, Inspect.self])
+        subcommands: [Build.self, Run.self, Inspect.self, Embed.self])
 }
 
 struct Build: ParsableCommand {
@@ -39,6 +39,9 @@ struct Build: ParsableCommand {
     @Option(help: "Optimize for size (default) or speed.")
     var optimize: String = "size"
 
+    @Option(name: .customLong("embed"), help: "After linking, embed this directory in the image (see `unikernel embed`).")
+    var embedDirectory: String?
+
     func run() throws {
         do throws(ToolError) {
             var builder = GuestBuilder(packageDirectory: currentPackageDirectory(packagePath),
@@ -48,6 +51,14 @@ struct Build: ParsableCommand {
             }
             builder.optimization = optimization
             let image = try builder.build(product: product, quiet: quiet)
+            if let embedDirectory {
+                do throws(EmbedError) {
+                    let summary = try Embedder.embed(directory: embedDirectory, into: image.path)
+                    FileHandle.standardError.write(Data("unikernel: \(summary)\n".utf8))
+                } catch {
+                    throw ToolError.embed(error.description)
+                }
+            }
             print(image.path)
         } catch {
             fail(error)
@@ -170,7 +181,7 @@ struct Run: ParsableCommand {
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify an image's PVH note, entry point and segments; print section sizes and the largest symbols by module.")
+        abstract: "Verify an image's PVH note, entry point and segments; print section sizes, the largest symbols by module, and the embedded files.")
 
     @Argument(help: "The image to inspect.")
     var image: String
@@ -187,6 +198,37 @@ struct Inspect: ParsableCommand {
             print(json ? report.json : report.text)
         } catch {
             fail(error)
+        }
+    }
+}
+
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a host directory into an image as embedded content, which the guest mounts into a RamFS.",
+        discussion: """
+            Regular files and directories are packed recursively, with names relative to DIRECTORY. Symbolic links, \
+            FIFOs, sockets and devices are refused (links are never followed). Names must be UTF-8, components at \
+            most 255 bytes, paths at most 4095 bytes. At most \(Embedder.Limits().maxEntries) files and directories \
+            and \(Embedder.Limits().maxTotalBytes >> 20) MiB of file data. Content embedded earlier is replaced. The \
+            guest reads the files in place: `System.mountEmbeddedFiles(into:)`. Give the guest enough memory to hold \
+            the image and its content (the summary says how much).
+            """)
+
+    @Argument(help: "The image (as printed by `unikernel build`).")
+    var image: String
+
+    @Argument(help: "The directory to embed.")
+    var directory: String
+
+    @Option(help: "Write the result here instead of replacing the image.")
+    var output: String?
+
+    func run() throws {
+        do throws(EmbedError) {
+            let summary = try Embedder.embed(directory: directory, into: image, output: output)
+            print("\(summary)")
+        } catch {
+            fail(.embed(error.description))
         }
     }
 }

@@ -98,69 +98,83 @@ func hostSHA256(_ path: String) throws -> String {
 }
 
 /// virtio-blk in booted images (BlockCheck), on virtio-mmio and virtio-pci, modern and legacy.
+///
+/// Each test prepares its disk, boots and checks the result holding the boot lock (`Guest.exclusively`), so its
+/// host-side work on tens of MiB never disturbs the timing of a boot running in parallel.
 @Suite(.serialized) struct BlockCheckBootTests {
+    /// Boots BlockCheck with `disk`; call inside `Guest.exclusively`.
     func boot(_ arguments: String, disk: String, on target: VirtioMachine, timeout: Double = 180) throws -> Guest.Run {
-        try Guest.boot("BlockCheck", arguments, machine: target.machine, timeout: timeout) {
+        try Guest.boot(imagePath: image, arguments, machine: target.machine, timeout: timeout, bootLockHeld: true) {
             $0.disks = [disk]
             $0.legacyVirtio = target.legacy
         }
     }
 
+    let image: String
+
+    init() throws { image = try Guest.image("BlockCheck") }
+
     /// The guest fills a 64 MiB disk with the sector pattern, flushes and reads it back; the host then checks every
     /// byte of the file (which it had filled with a different pattern, so a sector never written shows).
     @Test(arguments: VirtioMachine.all)
     func patternFillsA64MiBDiskAndTheHostFindsEveryByte(target: VirtioMachine) throws {
-        let files = try DiskFiles()
-        let size = 64 << 20
-        let disk = try files.file("pattern.img", DiskPattern.data(bytes: size, seed: 0xD15C))
-        let seed: UInt64 = 1000 + UInt64(VirtioMachine.all.firstIndex { $0.testDescription == target.testDescription } ?? 0)
-        let run = try boot("info pattern=\(seed)", disk: disk, on: target)
-        #expect(run.status == 0, "\(run.console)")
-        #expect(run.console.contains("BLOCKCHECK disk blocks=131072 blockSize=512 bytes=67108864"), "\(run.console)")
-        #expect(run.console.contains("PATTERN wrote 131072 blocks (67108864 bytes) with seed \(seed)"), "\(run.console)")
-        #expect(run.console.contains("PATTERN verified 131072 blocks with seed \(seed)"), "\(run.console)")
-        #expect(run.lines.contains("BLOCKCHECK ok"), "\(run.console)")
-        let written = try Data(contentsOf: URL(fileURLWithPath: disk))
-        #expect(written.count == size)
-        let (count, first) = DiskPattern.mismatches(in: written) { _ in seed }
-        #expect(count == 0, "\(count) words differ from the pattern, first at byte offsets \(first)")
+        try Guest.exclusively {
+            let files = try DiskFiles()
+            let size = 64 << 20
+            let disk = try files.file("pattern.img", DiskPattern.data(bytes: size, seed: 0xD15C))
+            let seed: UInt64 = 1000 + (target.machine.usesPCI ? 10 : 0) + (target.legacy ? 1 : 0)  // differs per machine
+            let run = try boot("info pattern=\(seed)", disk: disk, on: target)
+            #expect(run.status == 0, "\(run.console)")
+            #expect(run.console.contains("BLOCKCHECK disk blocks=131072 blockSize=512 bytes=67108864"), "\(run.console)")
+            #expect(run.console.contains("PATTERN wrote 131072 blocks (67108864 bytes) with seed \(seed)"), "\(run.console)")
+            #expect(run.console.contains("PATTERN verified 131072 blocks with seed \(seed)"), "\(run.console)")
+            #expect(run.lines.contains("BLOCKCHECK ok"), "\(run.console)")
+            let written = try Data(contentsOf: URL(fileURLWithPath: disk))
+            #expect(written.count == size)
+            let (count, first) = DiskPattern.mismatches(in: written) { _ in seed }
+            #expect(count == 0, "\(count) words differ from the pattern, first at byte offsets \(first)")
+        }
     }
 
     /// The host writes a file of (seeded) random bytes, the guest reads the whole disk and prints its SHA-256.
     @Test(arguments: VirtioMachine.all)
     func guestDigestOfAHostFileMatchesTheHost(target: VirtioMachine) throws {
-        let files = try DiskFiles()
-        let size = 3 << 20 + 7 * 512  // not a whole number of the guest's 1 MiB reads
-        let disk = try files.file("random.img", seededBytes(size, seed: 0x5EED))
-        let expected = try hostSHA256(disk)
-        let run = try boot("sha256", disk: disk, on: target)
-        #expect(run.status == 0, "\(run.console)")
-        #expect(run.lines.contains("SHA256 \(expected) \(size)"), "host: \(expected)\n\(run.console)")
-        #expect(try hostSHA256(disk) == expected, "the guest only read")
+        try Guest.exclusively {
+            let files = try DiskFiles()
+            let size = 3 << 20 + 7 * 512  // not a whole number of the guest's 1 MiB reads
+            let disk = try files.file("random.img", seededBytes(size, seed: 0x5EED))
+            let expected = try hostSHA256(disk)
+            let run = try boot("sha256", disk: disk, on: target)
+            #expect(run.status == 0, "\(run.console)")
+            #expect(run.lines.contains("SHA256 \(expected) \(size)"), "host: \(expected)\n\(run.console)")
+            #expect(try hostSHA256(disk) == expected, "the guest only read")
+        }
     }
 
     /// Reads (and a write) past the end fail with `BlockDeviceError.outOfRange` in the driver, the device itself
     /// answers IOERR to a sector past the end, and the disk still reads correctly afterwards.
     @Test(arguments: [VirtioMachine.microvm, .q35, .pcLegacy])
     func readingPastTheEndIsATypedErrorAndTheDiskKeepsWorking(target: VirtioMachine) throws {
-        let files = try DiskFiles()
-        let size = 1 << 20
-        let blocks = size / 512
-        let disk = try files.file("small.img", seededBytes(size, seed: 0xE1D))
-        let expected = try hostSHA256(disk)
-        let run = try boot("sha256 pastend sha256", disk: disk, on: target)
-        #expect(run.status == 0, "\(run.console)")
-        for line in ["PASTEND read block \(blocks): outOfRange (blocks \(blocks)..<\(blocks + 1) are past the end of the device (\(blocks) blocks))",
-                     "PASTEND read blocks \(blocks - 1)..<\(blocks + 1): outOfRange",
-                     "PASTEND read block 18446744073709551615: outOfRange",
-                     "PASTEND write block \(blocks): outOfRange",
-                     "PASTEND device read of sector \(blocks): ioError",
-                     "PASTEND disk still works: blocks 0 and \(blocks - 1) read"] {
-            #expect(run.lines.contains { $0.hasPrefix(line) }, "missing: \(line)\n\(run.console)")
+        try Guest.exclusively {
+            let files = try DiskFiles()
+            let size = 1 << 20
+            let blocks = size / 512
+            let disk = try files.file("small.img", seededBytes(size, seed: 0xE1D))
+            let expected = try hostSHA256(disk)
+            let run = try boot("sha256 pastend sha256", disk: disk, on: target)
+            #expect(run.status == 0, "\(run.console)")
+            for line in ["PASTEND read block \(blocks): outOfRange (blocks \(blocks)..<\(blocks + 1) are past the end of the device (\(blocks) blocks))",
+                         "PASTEND read blocks \(blocks - 1)..<\(blocks + 1): outOfRange",
+                         "PASTEND read block 18446744073709551615: outOfRange",
+                         "PASTEND write block \(blocks): outOfRange",
+                         "PASTEND device read of sector \(blocks): ioError",
+                         "PASTEND disk still works: blocks 0 and \(blocks - 1) read"] {
+                #expect(run.lines.contains { $0.hasPrefix(line) }, "missing: \(line)\n\(run.console)")
+            }
+            let digests = run.lines.filter { $0.hasPrefix("SHA256 ") }
+            #expect(digests == ["SHA256 \(expected) \(size)", "SHA256 \(expected) \(size)"], "\(run.console)")
+            #expect(try hostSHA256(disk) == expected, "the failed write past the end changed nothing")
         }
-        let digests = run.lines.filter { $0.hasPrefix("SHA256 ") }
-        #expect(digests == ["SHA256 \(expected) \(size)", "SHA256 \(expected) \(size)"], "\(run.console)")
-        #expect(try hostSHA256(disk) == expected, "the failed write past the end changed nothing")
     }
 
     /// Many requests in flight through the driver's asynchronous API, then four threads writing and reading their
@@ -168,30 +182,32 @@ func hostSHA256(_ path: String) throws -> String {
     /// the guest says it wrote it and the original pattern everywhere else.
     @Test(arguments: [VirtioMachine.microvm, .q35, .pcLegacy])
     func requestsInFlightCompleteCorrectly(target: VirtioMachine) throws {
-        let files = try DiskFiles()
-        let size = 8 << 20
-        let original: UInt64 = 0xAAAA, seed: UInt64 = 0x1F1F
-        let disk = try files.file("inflight.img", DiskPattern.data(bytes: size, seed: original))
-        let run = try boot("info inflight=\(seed)", disk: disk, on: target)
-        #expect(run.status == 0, "\(run.console)")
-        let async = try #require(run.lines.first { $0.hasPrefix("INFLIGHT async: ") }, "\(run.console)")
-        // "INFLIGHT async: 22 writes and 22 reads of 4096 bytes, peak 7 and 7 in flight (limit 7), verified in 4 ms"
-        let words = async.split(separator: " ")
-        let peakIndex = try #require(words.firstIndex(of: "peak"))
-        let writePeak = Int(words[peakIndex + 1]) ?? 0, readPeak = Int(words[peakIndex + 3]) ?? 0
-        #expect(writePeak >= 2 && readPeak >= 2, "requests were not in flight together: \(async)")
-        let threads = try #require(run.lines.first { $0.hasPrefix("INFLIGHT threads: ") }, "\(run.console)")
-        // "... pattern seed 7967 now on bytes 0..<90112 and 90112..<221184"
-        let ranges = threads.split(separator: " ").filter { $0.contains("..<") }.map { r -> Range<Int> in
-            let parts = r.components(separatedBy: "..<")
-            return (Int(parts[0]) ?? 0)..<(Int(parts[1]) ?? 0)
+        try Guest.exclusively {
+            let files = try DiskFiles()
+            let size = 8 << 20
+            let original: UInt64 = 0xAAAA, seed: UInt64 = 0x1F1F
+            let disk = try files.file("inflight.img", DiskPattern.data(bytes: size, seed: original))
+            let run = try boot("info inflight=\(seed)", disk: disk, on: target)
+            #expect(run.status == 0, "\(run.console)")
+            let async = try #require(run.lines.first { $0.hasPrefix("INFLIGHT async: ") }, "\(run.console)")
+            // "INFLIGHT async: 22 writes and 22 reads of 4096 bytes, peak 7 and 7 in flight (limit 7), verified in 4 ms"
+            let words = async.split(separator: " ")
+            let peakIndex = try #require(words.firstIndex(of: "peak"))
+            let writePeak = Int(words[peakIndex + 1]) ?? 0, readPeak = Int(words[peakIndex + 3]) ?? 0
+            #expect(writePeak >= 2 && readPeak >= 2, "requests were not in flight together: \(async)")
+            let threads = try #require(run.lines.first { $0.hasPrefix("INFLIGHT threads: ") }, "\(run.console)")
+            // "... pattern seed 7967 now on bytes 0..<90112 and 90112..<221184"
+            let ranges = threads.split(separator: " ").filter { $0.contains("..<") }.map { r -> Range<Int> in
+                let parts = r.components(separatedBy: "..<")
+                return (Int(parts[0]) ?? 0)..<(Int(parts[1]) ?? 0)
+            }
+            #expect(ranges.count == 2 && ranges.allSatisfy { !$0.isEmpty }, "\(threads)")
+            let written = try Data(contentsOf: URL(fileURLWithPath: disk))
+            let (count, first) = DiskPattern.mismatches(in: written) { offset in
+                ranges.contains { $0.contains(offset) } ? seed : original
+            }
+            #expect(count == 0, "\(count) words differ, first at byte offsets \(first)")
         }
-        #expect(ranges.count == 2 && ranges.allSatisfy { !$0.isEmpty }, "\(threads)")
-        let written = try Data(contentsOf: URL(fileURLWithPath: disk))
-        let (count, first) = DiskPattern.mismatches(in: written) { offset in
-            ranges.contains { $0.contains(offset) } ? seed : original
-        }
-        #expect(count == 0, "\(count) words differ, first at byte offsets \(first)")
     }
 }
 

@@ -63,6 +63,20 @@ final class Arena {
         #expect(heap.checkConsistency() == nil)
     }
 
+    /// Pointers into the middle of a block whose bytes look like a huge header are refused, not trusted.
+    @Test func garbageHeadersAreRefused() throws {
+        let arena = Arena(bytes: 1 << 16)
+        let heap = try #require(TLSFHeap(region: arena.memory))
+        let p = try #require(heap.allocate(byteCount: 256, alignment: 16))
+        p.initializeMemory(as: UInt8.self, repeating: 0xFF, count: 256)
+        for offset in stride(from: 16, to: 256, by: 16) {
+            #expect(heap.usableSize(of: p + offset) == nil)
+            #expect(throws: HeapError.invalidPointer(UInt(bitPattern: p + offset))) { try heap.deallocate(p + offset) }
+        }
+        try heap.deallocate(p)
+        #expect(heap.checkConsistency() == nil)
+    }
+
     @Test func exhaustionReturnsNilAndGrowsWithARegion() throws {
         let arena = Arena(bytes: 1 << 20)
         let heap = try #require(TLSFHeap(region: arena.slice(0..<(256 << 10))))
