@@ -80,7 +80,7 @@ def main():
     tool = os.path.join(bin_dir, "unikernel")
     with_linux = not args.no_linux
     if with_linux and not os.access(os.path.join(args.peer_dir, "run.sh"), os.X_OK):
-        print(f"  no Linux peer at {args.peer_dir} (Benchmarks/LinuxPeer, branch `peers`): our numbers only")
+        print(f"  no Linux peer at {args.peer_dir}: our numbers only")
         with_linux = False
     flavour = "legacy" if args.legacy_virtio else "modern"
     with tempfile.TemporaryDirectory(prefix="blockio-") as tmp:
