@@ -121,8 +121,10 @@ final class RunningGuest: @unchecked Sendable {
     @discardableResult
     func stop() -> GuestOutcome? {
         // QEMURunner kills QEMU when its timeout passes; to stop earlier, kill the QEMU child by its port forward.
+        // SIGKILL: QEMU inherits this test process's signal mask, in which SIGTERM is blocked, so a plain pkill left
+        // the guest running after the test process had exited (orphaned QEMUs serving HelloHTTP forever).
         if let forward = config.forwards.first {
-            _ = try? Shell.capture(["pkill", "-f", "hostfwd=tcp:127.0.0.1:\(forward.hostPort)-"])
+            _ = try? Shell.capture(["pkill", "-KILL", "-f", "hostfwd=tcp:127.0.0.1:\(forward.hostPort)-"])
         }
         done.lock()
         let deadline = Date().addingTimeInterval(10)
