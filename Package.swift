@@ -25,6 +25,9 @@ let package = Package(
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
         .executable(name: "NetBench", targets: ["NetBench"]),
+        .executable(name: "DeviceCheck", targets: ["DeviceCheck"]),
+        .executable(name: "BlockCheck", targets: ["BlockCheck"]),
+        .executable(name: "NetEcho", targets: ["NetEcho"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
         .executable(name: "RamFSGuestBench", targets: ["RamFSGuestBench"]),
     ],
@@ -68,12 +71,16 @@ let package = Package(
         .executableTarget(name: "HelloHTTP", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Examples/HelloHTTP"),
         .executableTarget(name: "StaticSite", dependencies: ["Runtime", "HTTP", "TCPStack", "RamFS"],
                           path: "Examples/StaticSite", exclude: ["site"]),
+        .executableTarget(name: "DeviceCheck", dependencies: ["Runtime"], path: "Examples/DeviceCheck"),
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),
         .executableTarget(name: "SchedulerCheck", dependencies: ["Runtime"], path: "Tests/Images/SchedulerCheck"),
         // Network test and benchmark image: HTTP, TCP echo, bulk TCP, heap statistics (Scripts/reliability.sh).
         .executableTarget(name: "NetBench", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Tests/Images/NetBench"),
+        // Boot-test images for virtio-blk (BlockCheck) and raw networking over TAP (NetEcho).
+        .executableTarget(name: "BlockCheck", dependencies: ["Runtime"], path: "Tests/Images/BlockCheck"),
+        .executableTarget(name: "NetEcho", dependencies: ["Runtime"], path: "Tests/Images/NetEcho"),
 
         // Benchmarks run on the host (programs that print numbers).
         .target(name: "RamFSWorkload", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSWorkload"),
