@@ -38,10 +38,10 @@ import UnikernelTool
         let words = line.split(separator: " ")
         let fired = Int(words[3])!
         let elapsedMicroseconds = Int(words[6])!
-        // A 2 ms period fires once per 2 ms of the time that actually passed before the cancel (the sleep that
-        // bounds it may itself end late on a loaded host), give or take one period at each end.
-        let expected = elapsedMicroseconds / 2000
-        #expect(fired >= 8 && abs(fired - expected) <= 2, "\(line)")
+        // A 2 ms period fires at most once per 2 ms that actually passed before the cancel (periods missed while
+        // the host did not run the guest are skipped, not fired in a burst), and it keeps firing.
+        let periods = elapsedMicroseconds / 2000
+        #expect(fired >= 5 && fired <= periods + 1, "\(line)")
         #expect(line.hasSuffix("0 after cancel"))
     }
 
