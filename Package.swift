@@ -20,10 +20,16 @@ let package = Package(
         .executable(name: "unikernel", targets: ["unikernel"]),
         .executable(name: "Hello", targets: ["Hello"]),
         .executable(name: "HelloHTTP", targets: ["HelloHTTP"]),
+        .executable(name: "StaticSite", targets: ["StaticSite"]),
         .executable(name: "KernelCheck", targets: ["KernelCheck"]),
         .executable(name: "EmbedCheck", targets: ["EmbedCheck"]),
         .executable(name: "SchedulerCheck", targets: ["SchedulerCheck"]),
+        .executable(name: "NetBench", targets: ["NetBench"]),
+        .executable(name: "DeviceCheck", targets: ["DeviceCheck"]),
+        .executable(name: "BlockCheck", targets: ["BlockCheck"]),
+        .executable(name: "NetEcho", targets: ["NetEcho"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
+        .executable(name: "RamFSGuestBench", targets: ["RamFSGuestBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,19 +69,33 @@ let package = Package(
         // Example applications: each builds into a bootable image.
         .executableTarget(name: "Hello", dependencies: ["Runtime"], path: "Examples/Hello"),
         .executableTarget(name: "HelloHTTP", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Examples/HelloHTTP"),
+        .executableTarget(name: "StaticSite", dependencies: ["Runtime", "HTTP", "TCPStack", "RamFS"],
+                          path: "Examples/StaticSite", exclude: ["site"]),
+        .executableTarget(name: "DeviceCheck", dependencies: ["Runtime"], path: "Examples/DeviceCheck"),
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),
         .executableTarget(name: "SchedulerCheck", dependencies: ["Runtime"], path: "Tests/Images/SchedulerCheck"),
+        // Network test and benchmark image: HTTP, TCP echo, bulk TCP, heap statistics (Scripts/reliability.sh).
+        .executableTarget(name: "NetBench", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Tests/Images/NetBench"),
+        // Boot-test images for virtio-blk (BlockCheck) and raw networking over TAP (NetEcho).
+        .executableTarget(name: "BlockCheck", dependencies: ["Runtime"], path: "Tests/Images/BlockCheck"),
+        .executableTarget(name: "NetEcho", dependencies: ["Runtime"], path: "Tests/Images/NetEcho"),
 
         // Benchmarks run on the host (programs that print numbers).
-        .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSBench"),
+        .target(name: "RamFSWorkload", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSWorkload"),
+        .executableTarget(name: "RamFSBench", dependencies: ["RamFS", "RamFSWorkload", "Interfaces"],
+                          path: "Benchmarks/RamFSBench"),
+        .executableTarget(name: "RamFSGuestBench", dependencies: ["Runtime", "RamFS", "RamFSWorkload"],
+                          path: "Benchmarks/RamFSGuestBench"),
 
         // Host tool.
         .systemLibrary(
             name: "CLibELF", path: "Sources/CLibELF", pkgConfig: "libelf",
             providers: [.apt(["libelf-dev"])]),
         .target(name: "UnikernelTool", dependencies: ["CLibELF", "Interfaces", "RamFS"]),
+        // Host-only: a TAP NetworkDevice over /dev/net/tun and network-namespace helpers for interop tests.
+        .target(name: "HostNetworking", dependencies: ["Interfaces", "TCPStack"]),
         .executableTarget(
             name: "unikernel",
             dependencies: ["UnikernelTool", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -91,6 +111,7 @@ let package = Package(
         .testTarget(name: "TCPStackTests", dependencies: ["TCPStack", "Interfaces"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Interfaces"]),
         .testTarget(name: "RamFSTests", dependencies: ["RamFS", "Interfaces"]),
+        .testTarget(name: "HostNetworkingTests", dependencies: ["HostNetworking", "TCPStack", "Runtime", "Scheduler", "Interfaces"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "VirtioNet", "VirtioBlk", "Hardware", "Interfaces"]),
         // Boot tests: build guest images and boot them in QEMU.
         .testTarget(name: "GuestTests", dependencies: ["UnikernelTool", "Interfaces"]),

@@ -4,10 +4,12 @@ ping-pong in a Linux guest under the same QEMU configuration, as ratios. Prints 
 
 The guest side is SchedulerCheck's `bench` scenario (TSC-timed medians of 9 batches):
   context_switch_ns  two threads ping-ponging through two channels (one-way switch = round trip / 2)
+  semaphore_switch_ns the same through two semaphores (what the Linux peer does with POSIX semaphores)
   yield_switch_ns    two threads yielding to each other
   create_join_ns     spawn a thread that does nothing and join it
 The Linux side is Benchmarks/LinuxPeer (`peer.run=pingpong` and `peer.run=createjoin`: POSIX threads, semaphores,
-clock_gettime), booted with the same machine, memory and accelerator.
+clock_gettime; `BENCH context_switch_ns` and `BENCH thread_create_join_ns`), booted with the same machine, memory
+and accelerator.
 
 Usage: Benchmarks/scheduler.py [--runs N] [--machine microvm|pc|q35] [--no-linux]
 """
@@ -47,7 +49,7 @@ if not args.no_linux:
     for mode in ["pingpong", "createjoin"]:
         for _ in range(args.runs):
             out = subprocess.run([os.path.join(peer, "run.sh"), "--machine", args.machine, "--memory",
-                                  str(max(args.memory, 128)), "--net", "none", "--append", f"peer.run={mode}",
+                                  str(max(args.memory, 128)), "--net", "none", "--run", mode,
                                   "--timeout", "300"], capture_output=True, text=True).stdout
             for k, v in bench_lines(out).items():
                 theirs.setdefault(k, []).append(v)
@@ -55,8 +57,9 @@ if not args.no_linux:
     for k, v in sorted(theirs.items()):
         print(f"  {k:20} {statistics.median(v):>10.0f}")
     linux_switch = statistics.median(theirs.get("context_switch_ns", [float("nan")]))
-    linux_create = statistics.median(theirs.get("create_join_ns", [float("nan")]))
+    linux_create = statistics.median(theirs.get("thread_create_join_ns", [float("nan")]))
     print("== ratios (Linux guest / Swift unikernel; above 1 means the unikernel is cheaper)")
+    print(f"  context switch (semaphores, like the peer) {linux_switch / statistics.median(ours['semaphore_switch_ns']):6.1f}x")
     print(f"  context switch (channels)  {linux_switch / statistics.median(ours['context_switch_ns']):6.1f}x")
     print(f"  context switch (yield)     {linux_switch / statistics.median(ours['yield_switch_ns']):6.1f}x")
     print(f"  thread create + join       {linux_create / statistics.median(ours['create_join_ns']):6.1f}x")

@@ -14,6 +14,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v ip >/dev/null || need+=(iproute2)
 command -v python3 >/dev/null || need+=(python3)
 command -v gcc >/dev/null || need+=(gcc)   # SwiftPM links guest images through the system's gcc driver
+command -v ping >/dev/null || need+=(iputils-ping)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"

@@ -15,6 +15,7 @@ import Foundation
 import Glibc
 import Interfaces
 import RamFS
+import RamFSWorkload
 
 let smallFiles = 2_000
 let smallSize = 1_024
@@ -49,61 +50,24 @@ struct Timings {
 let payload = [UInt8](repeating: 0x5a, count: smallSize)
 let bigChunk = (0..<chunk).map { UInt8(truncatingIfNeeded: $0 &* 131) }
 
-/// One run against a RamFS.
+/// One run against a RamFS: the shared workload (Benchmarks/RamFSWorkload), also run inside a booted image by
+/// RamFSGuestBench.
 func runRamFS(lock: any Lock) throws -> Timings {
     let fs = RamFS(configuration: .init(memoryLimit: 512 << 20), lock: lock)
-    try fs.createDirectory("/bench")
-    let names = (0..<smallFiles).map { FilePath("/bench/file\($0)") }
-    var t = Timings()
-    var readBuffer = [UInt8](repeating: 0, count: smallSize)
-    t.create = try time {
-        for name in names {
-            let fd = try fs.open(name, [.write, .create, .truncate])
-            _ = try payload.withUnsafeBytes { try fs.write(fd, from: $0) }
-            try fs.close(fd)
-        }
+    var workload = RamFSWorkload()
+    workload.smallFiles = smallFiles
+    workload.smallSize = smallSize
+    workload.largeSize = largeSize
+    workload.chunk = chunk
+    let clock = ContinuousClock()
+    let origin = clock.now
+    let ns = try workload.run(on: fs) {
+        let (seconds, attoseconds) = (clock.now - origin).components
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
-    t.read = try time {
-        for name in names {
-            let fd = try fs.open(name, .read)
-            let n = try readBuffer.withUnsafeMutableBytes { try fs.read(fd, into: $0) }
-            precondition(n == smallSize)
-            try fs.close(fd)
-        }
-    }
-    t.unlink = try time {
-        for name in names { try fs.unlink(name) }
-    }
-    t.largeWrite = try time {
-        let fd = try fs.open("/big", [.write, .create, .truncate])
-        try bigChunk.withUnsafeBytes { buffer in
-            for _ in 0..<(largeSize / chunk) { _ = try fs.write(fd, from: buffer) }
-        }
-        try fs.close(fd)
-    }
-    t.largeOverwrite = try time {
-        let fd = try fs.open("/big", .write)
-        try bigChunk.withUnsafeBytes { buffer in
-            for _ in 0..<(largeSize / chunk) { _ = try fs.write(fd, from: buffer) }
-        }
-        try fs.close(fd)
-    }
-    var big = [UInt8](repeating: 0, count: chunk)
-    t.largeRead = try time {
-        let fd = try fs.open("/big", .read)
-        try big.withUnsafeMutableBytes { buffer in
-            var total = 0
-            while true {
-                let n = try fs.read(fd, into: buffer)
-                if n == 0 { break }
-                total += n
-            }
-            precondition(total == largeSize)
-        }
-        try fs.close(fd)
-    }
-    try fs.unlink("/big")
-    return t
+    func s(_ v: UInt64) -> Double { Double(v) / 1e9 }
+    return Timings(create: s(ns.create), read: s(ns.read), unlink: s(ns.unlink), largeWrite: s(ns.largeWrite),
+                   largeOverwrite: s(ns.largeOverwrite), largeRead: s(ns.largeRead))
 }
 
 struct HostError: Error, CustomStringConvertible {

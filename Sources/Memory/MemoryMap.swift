@@ -14,7 +14,9 @@ import Interfaces
 ///              | .data  .bss               |  writable, no-execute; .bss holds the boot page tables,
 ///              |   boot stack (+guard)     |  the 64 KiB boot stack with an unmapped guard page below,
 ///              |   IST stacks (+guards)    |  and the four 16 KiB interrupt stacks, each with a guard
-///  __kernel_end+---------------------------+
+///  __kernel_end+---------------------------+  = __embedded_start: content packed by `unikernel embed`
+///              | embedded archive          |  (read-only; its length is in its own header)
+///              +---------------------------+
 ///              | frame bitmap              |  1 bit per 4 KiB frame of usable RAM
 ///              | free frames ...           |  handed out by FrameAllocator: page tables, the heap's
 ///              |   heap pools (TLSF/bump)  |  pools (grown on demand), thread stacks (guard page

@@ -43,6 +43,35 @@ public enum Devices {
 
     /// DMA memory for virtqueues: the heap (identity-mapped, physically contiguous within a region).
     static let dma = HeapDMAMemory()
+    /// The interrupt target and route of every driver the runtime opened.
+    nonisolated(unsafe) private static var opened: [(driver: AnyObject, index: Int, target: InterruptTarget, routed: Bool)] = []
+
+    /// DMA memory as the runtime's drivers use it (the identity-mapped heap), for code that sets up virtqueues of
+    /// its own: device checks, drivers an application brings.
+    public static var dmaMemory: any DMAMemory { dma }
+
+    /// Opens the transport of `device` (an element of `virtio`) without starting a driver and without routing its
+    /// interrupt: for conformance checks and for drivers that poll. The device is not reset here (drivers reset
+    /// it first, §3.1.1). Never use a device this way while the runtime's own driver for it runs (after
+    /// `networkDevices` or `blockDevices` opened it): both would program the same queues.
+    public static func openTransport(_ device: VirtioDeviceInfo) throws(VirtioError) -> any VirtioTransport {
+        switch device.route {
+        case .mmio(let location, _):
+            return try VirtioGuest.openMMIO(location)
+        case .pci(let function):
+            return try VirtioGuest.openPCI(function, config: PortIOPCIConfiguration(), map: mapMMIO)
+        }
+    }
+
+    /// Interrupt delivery to a driver the runtime opened (one of `networkDevices` or `blockDevices`): the index
+    /// of its device in `virtio`, whether its interrupt is routed (false: the runtime polls it), and how many
+    /// interrupts it has received so far. Nil for any other object.
+    public static func interrupts(of driver: AnyObject) -> (deviceIndex: Int, routed: Bool, count: UInt64)? {
+        for entry in opened where entry.driver === driver {
+            return (entry.index, entry.routed, CPU.withInterruptsDisabled { entry.target.count })
+        }
+        return nil
+    }
 
     /// Every virtio device on the machine.
     public static var virtio: [VirtioDeviceInfo] {
@@ -122,24 +151,36 @@ public enum Devices {
             }
             var transport = try VirtioGuest.openPCI(function, config: config, map: mapMMIO)
             transport.interruptVectors = vectors
-            return (transport, vectors != nil)
+            if vectors != nil { return (transport, true) }
+            // No MSI-X: INTx. The firmware wrote the legacy IRQ it routed the pin to into the Interrupt Line
+            // register; that ISA line reaches the I/O APIC too (apply the MADT's override). INTx is level-triggered.
+            let line = function.interruptLine
+            guard function.interruptPin != 0, line >= 1 && line <= 15 else { return (transport, false) }
+            let r = InterruptController.topology?.isaRoute(line) ?? (gsi: UInt32(line), activeLow: false, levelTriggered: true)
+            let routed = InterruptController.route(gsi: r.gsi, activeLow: r.activeLow, levelTriggered: true, handler) != nil
+            return (transport, routed)
         }
     }
 
     private static func openNetworks() {
         guard !openedNetworks else { return }
         openedNetworks = true
-        for device in virtio where device.type == .network {
+        for (index, device) in virtio.enumerated() where device.type == .network {
             let target = InterruptTarget()
             do throws(VirtioError) {
                 let (transport, routed) = try open(device, target: target)
-                let net = try VirtioNet(transport: transport, memory: dma)
+                // Bursts (a hundred connections answered at once) need more transmit buffers than a small
+                // guest can spare: 256 when memory allows, the driver's 64 otherwise.
+                var configuration = VirtioNet.Configuration()
+                if (System.memory?.freeBytes ?? 0) >= 32 << 20 { configuration.transmitBuffers = 256 }
+                let net = try VirtioNet(transport: transport, memory: dma, configuration: configuration)
                 if !routed { Log.warning("virtio-net at " + device.location + ": no interrupt route, polling") }
                 target.handler = { [net] in
                     _ = net.handleInterrupt()
                     NetworkBinding.deviceInterrupt(net)
                 }
                 networks.append(net)
+                opened.append((net, index, target, routed))
             } catch {
                 Log.error("virtio-net at " + device.location + " could not be started")
             }
@@ -149,7 +190,7 @@ public enum Devices {
     private static func openDisks() {
         guard !openedDisks else { return }
         openedDisks = true
-        for device in virtio where device.type == .block {
+        for (index, device) in virtio.enumerated() where device.type == .block {
             let target = InterruptTarget()
             let waiter = ThreadBlockWaiter()
             do throws(VirtioError) {
@@ -159,9 +200,12 @@ public enum Devices {
                 if !routed { Log.warning("virtio-blk at " + device.location + ": no interrupt route, polling") }
                 target.handler = { [disk, waiter] in
                     _ = disk.handleInterrupt()
-                    waiter.event.signal()
+                    waiter.wake()
                 }
+                // A thread that collects completions may collect another thread's: wake that one too.
+                disk.onCompletion = { [waiter] _ in waiter.wake() }
                 disks.append(disk)
+                opened.append((disk, index, target, routed))
             } catch {
                 Log.error("virtio-blk at " + device.location + " could not be started")
             }
@@ -183,22 +227,47 @@ public enum Devices {
 
 /// Sleeps the calling thread until the device's interrupt says a request completed (polling with a short sleep
 /// when the interrupt could not be routed). Gives up after 30 s.
+///
+/// Several threads may wait on one disk at once, so a wake-up goes to all of them: `wake()` (from the interrupt
+/// handler, and from `VirtioBlk.onCompletion` when one thread collects another's completion) advances a counter
+/// and wakes every waiter, and a waiter sleeps only while the counter still has the value it had before it last
+/// checked its condition. (An auto-reset event here let the first thread to run consume a wake-up meant for all;
+/// the others slept until the 100 ms fallback, which the BlockCheck boot test measured on q35.)
 final class ThreadBlockWaiter: BlockRequestWaiter {
-    let event = Event(external: true)
+    private var wakeUps: UInt64 = 0
+    private let waiters = WaitQueue(external: true)
     var polling = false
+
+    /// Wakes every waiting thread to re-check its condition. Callable from interrupt handlers.
+    func wake() {
+        if let system = ThreadSystem.shared {
+            system.critical {
+                wakeUps &+= 1
+                _ = waiters.wakeAll()
+            }
+        } else {
+            wakeUps &+= 1
+        }
+    }
 
     func wait(until condition: () -> Bool) -> Bool {
         let giveUp = System.now + .seconds(30)
-        while !condition() {
+        while true {
+            let seen = ThreadSystem.current.critical { wakeUps }
+            if condition() { return true }
             let now = System.now
             if now >= giveUp { return condition() }
             if polling {
                 Thread.sleep(for: .microseconds(200))
-            } else {
-                event.wait(until: min(giveUp, now + .milliseconds(100)))
+                continue
+            }
+            let limit = min(giveUp, now + .milliseconds(100))
+            ThreadSystem.current.critical {
+                while wakeUps == seen {
+                    if waiters.wait(until: limit) == .timedOut { break }
+                }
             }
         }
-        return true
     }
 }
 #endif
@@ -250,6 +319,19 @@ extension System {
         if let n = networkInstance { return n }
         #if os(none)
         guard let device = Devices.networkDevices.first else { return nil }
+        return network(over: device)
+        #else
+        return nil
+        #endif
+    }
+
+    /// Builds `System.network` over `device` instead of over the first virtio-net device itself: for a device
+    /// that wraps it (a filter, a tap for raw frames, a fault injector) or another `NetworkDevice`. The address
+    /// comes from the command line as for `network`; the network thread starts, and interrupts of the runtime's
+    /// network devices wake it. Returns the existing network, without using `device`, if `System.network` was
+    /// already built; nil if the stack could not be assembled.
+    public static func network<Device: NetworkDevice>(over device: Device) -> Network? {
+        if let n = networkInstance { return n }
         let stack = NetworkStack(device: device, addressing: addressingFromCommandLine(), entropy: System.entropy)
         let tcp = TCPEngine(configuration: tcpConfiguration(), entropy: System.entropy)
         guard let network = try? DeviceNetwork(stack: stack, tcp: tcp, clock: SystemClockObject()) else { return nil }
@@ -257,9 +339,6 @@ extension System {
         NetworkBinding.network = network
         network.start()
         return network
-        #else
-        return nil
-        #endif
     }
 
     /// TCP settings for a LAN-speed virtual network, sized to the machine's memory.

@@ -84,14 +84,29 @@ enum InterruptController {
         }
     }
 
-    /// Routes global system interrupt `gsi` to a fresh vector running `handler`; returns the vector.
+    /// Handlers of lines routed so far, by GSI (a line may be shared, e.g. by PCI functions using INTx).
+    nonisolated(unsafe) private static var lines: [(gsi: UInt32, vector: UInt8, handlers: [InterruptHandler])] = []
+
+    /// Routes global system interrupt `gsi` to a vector running `handler`; returns the vector. Routing a GSI that
+    /// is already routed adds `handler` to the line (every handler of a shared line runs on each interrupt).
     static func route(gsi: UInt32, activeLow: Bool, levelTriggered: Bool,
                       _ handler: @escaping InterruptHandler) -> UInt8? {
         let apic = self.apic
-        guard let io = ioAPICs.first(where: { $0.serves(gsi) }), let vector = allocateVector(handler) else { return nil }
-        io.route(gsi: gsi, vector: vector, apicID: apic.id, activeLow: activeLow, levelTriggered: levelTriggered,
-                 masked: false)
-        return vector
+        return CPU.withInterruptsDisabled { () -> UInt8? in
+            if let i = lines.firstIndex(where: { $0.gsi == gsi }) {
+                lines[i].handlers.append(handler)
+                return lines[i].vector
+            }
+            guard let io = ioAPICs.first(where: { $0.serves(gsi) }) else { return nil }
+            let index = lines.count
+            guard let vector = allocateVector({ frame in
+                for h in InterruptController.lines[index].handlers { h(frame) }
+            }) else { return nil }
+            lines.append((gsi, vector, [handler]))
+            io.route(gsi: gsi, vector: vector, apicID: apic.id, activeLow: activeLow, levelTriggered: levelTriggered,
+                     masked: false)
+            return vector
+        }
     }
 
     /// Routes ISA IRQ `irq`, applying the MADT's source overrides.

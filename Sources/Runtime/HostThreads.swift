@@ -96,16 +96,16 @@ public final class HostThreadPlatform: ThreadPlatform, @unchecked Sendable {
         }
         next.baton.give()
         mine.baton.take()
-        if mine.discarded {
-            contexts[me] = nil
-            pthread_exit(nil)
-        }
+        // A discarded context's host thread only leaves: the table belongs to the running thread, which already
+        // removed this entry (touching it here would race with the running thread).
+        if mine.discarded { pthread_exit(nil) }
     }
 
     public func discardContext(_ context: UInt64) {
         guard let c = contexts[context], context != running else { return }
+        contexts[context] = nil
         c.discarded = true
-        if c.started { c.baton.give() } else { contexts[context] = nil }
+        if c.started { c.baton.give() }
     }
 
     public func armTimer(_ deadline: Instant?) { armed = deadline }

@@ -80,6 +80,8 @@ public final class ThreadSystem {
     let platform: any ThreadPlatform
     /// The scheduling policy.
     public let policy: any Scheduler
+    /// The policy's time slice, read once (nil: cooperative).
+    private let quantum: Duration?
     /// Usable stack bytes of a new thread when none is given.
     public var defaultStackSize = 64 * 1024
     /// Most threads that may exist at once (finished but unjoined ones included).
@@ -104,6 +106,7 @@ public final class ThreadSystem {
                 mainName: String = "main") {
         self.platform = platform
         self.policy = policy
+        quantum = policy.quantum
         self.maxThreads = maxThreads
         let main = ThreadControlBlock(id: ThreadID(index: 0, generation: 0), name: mainName, stack: nil, body: nil)
         main.state = .running
@@ -315,6 +318,8 @@ public final class ThreadSystem {
         critical {
             while let id = queue.waiters.popFirst() {
                 guard let t = record(id), t.state == .blocked, t.waitingOn === queue else { continue }
+                if queue.isExternal { externalWaiters -= 1 }
+                t.waitingOn = nil  // already off the queue: makeRunnable need not search it
                 makeRunnable(t, .signalled)
                 return id
             }
@@ -382,12 +387,20 @@ public final class ThreadSystem {
 
     /// The time-slice end, when a preemptive policy has other threads waiting.
     private var sliceDeadline: Instant? {
-        guard let q = policy.quantum, policy.runnableCount > 0 else { return nil }
+        guard let q = quantum, policy.runnableCount > 0 else { return nil }
         return sliceStart + q
     }
 
     /// Programs the platform timer for the earliest thing that needs it.
     private func updateTimer() {
+        if timers.count == 0 && quantum == nil {
+            // Cooperative and nothing scheduled: the common case of a context switch costs no timer work.
+            if armedDeadline != nil {
+                armedDeadline = nil
+                platform.armTimer(nil)
+            }
+            return
+        }
         var deadline = timers.nextDeadline()
         if let s = sliceDeadline { deadline = deadline.map { min($0, s) } ?? s }
         if deadline != armedDeadline {
@@ -403,7 +416,7 @@ public final class ThreadSystem {
         armedDeadline = nil  // the one-shot timer has fired
         let now = platform.now
         fireTimers(now: now)
-        if let q = policy.quantum, policy.runnableCount > 0, now.duration(since: sliceStart) >= q {
+        if let q = quantum, policy.runnableCount > 0, now.duration(since: sliceStart) >= q {
             needsReschedule = true
         }
         updateTimer()
@@ -429,7 +442,7 @@ public final class ThreadSystem {
     /// Idles (halting until an interrupt) while nothing is runnable; reports a deadlock when nothing ever can be.
     private func reschedule() {
         while true {
-            fireTimers(now: platform.now)
+            if timers.count > 0 { fireTimers(now: platform.now) }
             if let next = policy.dequeue() {
                 if switchIfRunnable(next) { return }
                 continue
@@ -465,7 +478,7 @@ public final class ThreadSystem {
     private func prepareSwitch(to target: ThreadControlBlock) -> (UnsafeMutablePointer<UInt64>, UInt64)? {
         let previous = threads[currentIndex]!
         target.state = .running
-        sliceStart = platform.now
+        if quantum != nil { sliceStart = platform.now }  // only time slicing needs the slice start
         if target === previous {
             updateTimer()
             return nil

@@ -47,6 +47,10 @@ public struct GuestBuilder {
                 "-Xfrontend", "-disable-stack-protector",
                 "-Xfrontend", "-function-sections",
                 "-Xcc", "-mno-red-zone", "-Xcc", "-ffreestanding", "-Xcc", "-fno-omit-frame-pointer",
+                // Exclusivity is checked statically, and dynamically by the host build that runs the tests; in
+                // the guest, the dynamic checks (swift_beginAccess on every class-property access) would cost
+                // more than the context switch they sit in.
+                "-enforce-exclusivity=unchecked",
                 "-Xclang-linker", "-fuse-ld=lld", "-Xclang-linker", "-nostdlib", "-Xclang-linker", "-static",
             ] + (optimization == .size ? ["-Osize"] : [])],
             "cCompiler": ["extraCLIOptions": [

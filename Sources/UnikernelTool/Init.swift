@@ -310,10 +310,12 @@ public struct ApplicationPackage: Sendable {
     public static let reservedNames: [String] = [
         // swift-unikernel (a unit test checks this list against Package.swift)
         "BootShim", "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "Virtio", "VirtioNet", "VirtioBlk",
-        "TCPStack", "HTTP", "RamFS", "Runtime", "Hello", "HelloHTTP", "KernelCheck", "EmbedCheck", "SchedulerCheck",
-        "RamFSBench", "CLibELF", "UnikernelTool", "unikernel",
+        "TCPStack", "HTTP", "RamFS", "Runtime", "HostNetworking", "Hello", "HelloHTTP", "StaticSite", "DeviceCheck",
+        "KernelCheck", "EmbedCheck", "SchedulerCheck", "BlockCheck", "NetEcho", "RamFSWorkload", "RamFSBench",
+        "RamFSGuestBench", "NetBench", "CLibELF", "UnikernelTool", "unikernel",
         "InterfacesTests", "HardwareTests", "BootTests", "MemoryTests", "RuntimeTests", "SchedulerTests",
         "UnikernelToolTests", "TCPStackTests", "HTTPTests", "RamFSTests", "VirtioTests", "GuestTests",
+        "HostNetworkingTests",
         // swift-argument-parser
         "ArgumentParser", "ArgumentParserToolInfo", "ArgumentParserTestHelpers", "GenerateManual",
         "GenerateDoccReference", "Roll", "Math", "Repeat", "Color",

@@ -225,25 +225,28 @@ public struct QEMURunner {
 /// or an exception's `at 0x…` line.
 final class BacktraceAnnotator {
     private let image: ELFImage?
-    private var pending = ""
+    /// Bytes of the current, unfinished line. Lines are decoded whole, so a UTF-8 character split between two
+    /// reads from the pipe is never mangled.
+    private var pending: [UInt8] = []
     private var inBacktrace = false
 
     init(image: ELFImage?) { self.image = image }
 
     func feed(_ data: Data) -> String {
-        pending += String(decoding: data, as: UTF8.self)
+        pending.append(contentsOf: data)
         var out = ""
-        while let newline = pending.firstIndex(of: "\n") {
-            let line = String(pending[..<newline])
-            pending.removeSubrange(...newline)
-            out += annotate(line) + "\n"
+        var start = 0
+        while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            out += annotate(String(decoding: pending[start..<newline], as: UTF8.self)) + "\n"
+            start = newline + 1
         }
+        pending.removeFirst(start)
         return out
     }
 
     func flush() -> String {
-        let rest = pending
-        pending = ""
+        let rest = String(decoding: pending, as: UTF8.self)
+        pending = []
         return rest
     }
 

@@ -121,8 +121,10 @@ final class RunningGuest: @unchecked Sendable {
     @discardableResult
     func stop() -> GuestOutcome? {
         // QEMURunner kills QEMU when its timeout passes; to stop earlier, kill the QEMU child by its port forward.
+        // SIGKILL: QEMU inherits this test process's signal mask, in which SIGTERM is blocked, so a plain pkill left
+        // the guest running after the test process had exited (orphaned QEMUs serving HelloHTTP forever).
         if let forward = config.forwards.first {
-            _ = try? Shell.capture(["pkill", "-f", "hostfwd=tcp:127.0.0.1:\(forward.hostPort)-"])
+            _ = try? Shell.capture(["pkill", "-KILL", "-f", "hostfwd=tcp:127.0.0.1:\(forward.hostPort)-"])
         }
         done.lock()
         let deadline = Date().addingTimeInterval(10)
@@ -161,7 +163,15 @@ extension Guest {
     static func serve(_ product: String, _ arguments: String = "", machine: QEMUConfiguration.Machine = .microvm,
                       memory: Int = 128, guestPort: UInt16 = 8080, timeout: Double = 300,
                       configure: (inout QEMUConfiguration) -> Void = { _ in }) throws -> (RunningGuest, UInt16) {
-        var config = QEMUConfiguration(image: try image(product))
+        try serve(imagePath: try image(product), arguments, machine: machine, memory: memory, guestPort: guestPort,
+                  timeout: timeout, configure: configure)
+    }
+
+    /// `serve` for an image file (e.g. a copy with embedded content).
+    static func serve(imagePath: String, _ arguments: String = "", machine: QEMUConfiguration.Machine = .microvm,
+                      memory: Int = 128, guestPort: UInt16 = 8080, timeout: Double = 300,
+                      configure: (inout QEMUConfiguration) -> Void = { _ in }) throws -> (RunningGuest, UInt16) {
+        var config = QEMUConfiguration(image: imagePath)
         config.machine = machine
         config.memoryMiB = memory
         config.append = arguments
@@ -173,4 +183,119 @@ extension Guest {
         guest.start()
         return (guest, port)
     }
+}
+
+extension Guest {
+    /// Boots `product` in the background (no port forwards), holding the boot lock until the caller stops it.
+    static func start(_ product: String, _ arguments: String = "", machine: QEMUConfiguration.Machine = .microvm,
+                      memory: Int = 128, timeout: Double = 300,
+                      configure: (inout QEMUConfiguration) -> Void = { _ in }) throws -> RunningGuest {
+        var config = QEMUConfiguration(image: try image(product))
+        config.machine = machine
+        config.memoryMiB = memory
+        config.append = arguments
+        configure(&config)
+        let guest = RunningGuest(config: config, timeout: timeout)
+        bootLock.lock()  // released by stop()
+        guest.start()
+        return guest
+    }
+}
+
+/// A test's precondition that does not hold on this machine (not root, a tool missing); thrown, so the test fails
+/// with this message instead of passing silently.
+struct EnvironmentError: Error, CustomStringConvertible {
+    var description: String
+    init(_ text: String) { description = text }
+}
+
+/// A private network namespace with a TAP device, for boot tests that talk to a guest over a real link.
+///
+/// Everything that sends traffic (QEMU's TAP backend, ping, raw-socket scripts) runs inside the namespace through
+/// `run` or `qemuWrapper`; nothing is sent from the main namespace. `destroy()` (idempotent; call it in a `defer`)
+/// stops every process left in the namespace (only processes this test started live there) and deletes it.
+final class NetworkNamespace: @unchecked Sendable {
+    nonisolated(unsafe) private static var counter = 0
+    private static let counterLock = NSLock()
+
+    /// The namespace's name (`swu-<tag>-<pid>-<n>`).
+    let name: String
+    /// The TAP device inside it.
+    let tap = "tap0"
+    /// The namespace's own address on the TAP device.
+    let hostAddress: String
+    /// The address the guest is given (`unikernel.ip=`).
+    let guestAddress: String
+    /// Prefix length of the link's network.
+    let prefixLength = 24
+    /// An executable that runs `qemu-system-x86_64` inside the namespace (for `QEMUConfiguration.qemu`).
+    let qemuWrapper: String
+    private let directory: URL
+    private var destroyed = false
+
+    /// Creates the namespace, brings up `lo` and a TAP device with `hostAddress`/24 on `subnet` (the first three
+    /// octets, e.g. "10.213.0"; host .1, guest .2). Throws `EnvironmentError` when this machine cannot (not root,
+    /// no `ip`, no network namespaces), after removing whatever it created.
+    init(tag: String, subnet: String = "10.213.0") throws {
+        guard getuid() == 0 else {
+            throw EnvironmentError("this test needs root (network namespaces and TAP devices); CI runs as root")
+        }
+        guard Shell.which("ip") != nil else { throw EnvironmentError("`ip` (iproute2) is not installed") }
+        let n: Int = Self.counterLock.withLock {
+            Self.counter += 1
+            return Self.counter
+        }
+        name = "swu-\(tag)-\(getpid())-\(n)"
+        hostAddress = subnet + ".1"
+        guestAddress = subnet + ".2"
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(name)
+        qemuWrapper = directory.appendingPathComponent("qemu-in-netns").path
+        let (status, output) = try Shell.capture(["ip", "netns", "add", name])
+        guard status == 0 else {
+            throw EnvironmentError("`ip netns add \(name)` failed (status \(status)): \(output); network namespaces "
+                                       + "are needed for TAP tests")
+        }
+        do {
+            for command in [["ip", "link", "set", "lo", "up"], ["ip", "tuntap", "add", "dev", tap, "mode", "tap"],
+                            ["ip", "addr", "add", "\(hostAddress)/\(prefixLength)", "dev", tap],
+                            ["ip", "link", "set", tap, "up"]] {
+                let (s, o) = try run(command)
+                guard s == 0 else {
+                    throw EnvironmentError("`\(command.joined(separator: " "))` in namespace \(name) failed: \(o)")
+                }
+            }
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let script = "#!/bin/sh\nexec ip netns exec \(name) qemu-system-x86_64 \"$@\"\n"
+            try script.write(toFile: qemuWrapper, atomically: true, encoding: .utf8)
+            chmod(qemuWrapper, 0o755)
+        } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    /// Runs a command inside the namespace, capturing its output.
+    func run(_ command: [String]) throws -> (status: Int32, output: String) {
+        try Shell.capture(["ip", "netns", "exec", name] + command)
+    }
+
+    /// Stops the processes still running inside the namespace (a guest that did not exit, a stuck client).
+    func stopProcesses() {
+        guard !destroyed, let (_, output) = try? Shell.capture(["ip", "netns", "pids", name]) else { return }
+        let pids = output.split(whereSeparator: \.isWhitespace).compactMap { pid_t($0) }
+        for pid in pids { kill(pid, SIGTERM) }
+        if !pids.isEmpty { usleep(300_000) }
+        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+    }
+
+    /// Stops what runs inside, deletes the namespace (and with it the TAP device) and the wrapper.
+    func destroy() {
+        guard !destroyed else { return }
+        stopProcesses()
+        destroyed = true
+        _ = try? Shell.capture(["ip", "netns", "del", name])
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    deinit { destroy() }
 }

@@ -35,8 +35,13 @@ import UnikernelTool
         let run = try Guest.boot("SchedulerCheck", "timer")
         #expect(run.status == 0, "\(run.console)")
         let line = try #require(run.lines.first { $0.hasPrefix("timer: periodic fired") })
-        let fired = Int(line.split(separator: " ")[3])!
-        #expect(fired >= 8 && fired <= 12, "\(line)")
+        let words = line.split(separator: " ")
+        let fired = Int(words[3])!
+        let elapsedMicroseconds = Int(words[6])!
+        // A 2 ms period fires at most once per 2 ms that actually passed before the cancel (periods missed while
+        // the host did not run the guest are skipped, not fired in a burst), and it keeps firing.
+        let periods = elapsedMicroseconds / 2000
+        #expect(fired >= 5 && fired <= periods + 1, "\(line)")
         #expect(line.hasSuffix("0 after cancel"))
     }
 

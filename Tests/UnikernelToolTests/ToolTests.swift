@@ -153,3 +153,14 @@ func writeTestELF(pvhEntry: UInt32?, loadAddress: UInt64 = 0x100000, machine: UI
         #expect(annotator.flush() == "rest")
     }
 }
+
+@Suite struct ConsoleDecodingTests {
+    @Test func multiByteCharactersSplitAcrossReadsSurvive() {
+        let annotator = BacktraceAnnotator(image: nil)
+        let bytes = Array("grüße\n".utf8)
+        let split = bytes.firstIndex(of: 0xC3)! + 1  // inside the two-byte ü
+        var text = annotator.feed(Data(bytes[..<split]))
+        text += annotator.feed(Data(bytes[split...]))
+        #expect(text == "grüße\n")
+    }
+}

@@ -70,6 +70,8 @@ public final class TCPConnection {
                                options: TCPConnectionOptions = TCPConnectionOptions()) throws(SocketError) -> TCPConnection {
         network.lock.lock()
         defer { network.lock.unlock() }
+        // A static address is applied by the stack's first poll, which the network thread may not have run yet.
+        if network.address == nil { network.pollLocked() }
         guard network.address != nil else { throw .notConfigured }
         let deadline = timeout.map { network.now + $0 }
         let h: TCPConnectionHandle
@@ -139,6 +141,9 @@ public final class TCPConnection {
             offset += taken
             network.pollLocked()  // transmit now
             if offset < bytes.count && taken == 0 {
+                // That poll may have taken in the ACKs that free buffer space, and dispatched the writable event
+                // before this thread waits for it: wait only if there is still no space.
+                if network.tcp.readiness(of: handle).contains(.writable) { continue }
                 if network.waitLocked(on: network.waiters(for: handle), until: deadline) == .timedOut {
                     throw .timedOut
                 }

@@ -2,6 +2,7 @@
 // argument names a scenario; Tests/GuestTests/SchedulerBootTests.swift runs them in QEMU.
 import Hardware
 import Interfaces
+import Memory
 import Runtime
 import Scheduler
 
@@ -125,6 +126,19 @@ func benchmark() {
         peer.join()
         switchSamples.append(nanoseconds(ticks) / UInt64(rounds * 2))  // two switches per round trip
     }
+    var semaphoreSamples: [UInt64] = []
+    for _ in 0..<9 {
+        let ping = Semaphore(value: 0), pong = Semaphore(value: 0)
+        var running = true
+        let peer = Thread.spawn(name: "peer") { while true { ping.wait(); if !running { break }; pong.signal() } }
+        let start = CPU.readTSC()
+        for _ in 0..<rounds { ping.signal(); pong.wait() }
+        let ticks = CPU.readTSC() - start
+        running = false
+        ping.signal()
+        peer.join()
+        semaphoreSamples.append(nanoseconds(ticks) / UInt64(rounds * 2))
+    }
     var yieldSamples: [UInt64] = []
     for _ in 0..<9 {
         var stop = false
@@ -145,6 +159,7 @@ func benchmark() {
         createSamples.append(nanoseconds(CPU.readTSC() - start) / UInt64(n))
     }
     print("BENCH context_switch_ns \(median(switchSamples)) ns")
+    print("BENCH semaphore_switch_ns \(median(semaphoreSamples)) ns")
     print("BENCH yield_switch_ns \(median(yieldSamples)) ns")
     print("BENCH create_join_ns \(median(createSamples)) ns")
 }
@@ -173,12 +188,14 @@ case "churn":
     churn(cycles: argument(1, 100_000))
 case "timer":
     var fired = 0
+    let start = System.now
     let t = Timer.every(.milliseconds(2)) { fired += 1 }
     Thread.sleep(for: .milliseconds(21))
     t.cancel()
     let after = fired
+    let elapsed = (System.now - start).microsecondsClamped
     Thread.sleep(for: .milliseconds(10))
-    print("timer: periodic fired \(after) times in 21 ms, \(fired - after) after cancel")
+    print("timer: periodic fired \(after) times in \(elapsed) us, \(fired - after) after cancel")
 case "bench":
     benchmark()
 default:
