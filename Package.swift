@@ -11,7 +11,7 @@ import PackageDescription
 /// Library modules an application imports, bottom to top. Dependencies point downward only.
 let libraries: [String] = [
     "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "Virtio", "VirtioNet", "VirtioBlk",
-    "TCPStack", "HTTP", "RamFS", "Runtime",
+    "TCPStack", "HTTP", "RamFS", "RuntimeCore", "Runtime", "Services",
 ]
 
 let package = Package(
@@ -58,29 +58,40 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["Interfaces"]),
         // In-memory file system behind the FileSystem protocol.
         .target(name: "RamFS", dependencies: ["Interfaces"]),
-        // Composition root: console, clock, panic, entropy, arguments, exit, the C symbols Embedded Swift needs.
+        // Runtime core: boot into `main`, console, heap, clock, panic, entropy, arguments, exit, the C symbols
+        // Embedded Swift needs. Everything an image that only prints uses, and nothing else (see Runtime.swift).
+        .target(name: "RuntimeCore", dependencies: ["BootShim", "Interfaces", "Hardware", "Boot", "Memory", "RamFS"]),
+        // Composition root applications import: re-exports RuntimeCore and adds threads (the guest ThreadPlatform,
+        // scheduler choice), interrupt controllers and timer, embedded files.
         .target(
             name: "Runtime",
+            dependencies: ["RuntimeCore", "BootShim", "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "RamFS"]),
+        // Devices and network services on top of the Runtime: virtio discovery and drivers with their interrupts,
+        // `System.network` (TCP/IP over virtio-net), `HTTPServer`. A module of its own so that images which use
+        // none of it (Hello) do not carry it: Swift emits a module's metadata into one data section, so anything in
+        // Runtime's would be linked into every image.
+        .target(
+            name: "Services",
             dependencies: [
-                "BootShim", "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "Virtio", "VirtioNet",
-                "VirtioBlk", "TCPStack", "HTTP", "RamFS",
+                "Runtime", "BootShim", "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "Virtio",
+                "VirtioNet", "VirtioBlk", "TCPStack", "HTTP", "RamFS",
             ]),
 
         // Example applications: each builds into a bootable image.
         .executableTarget(name: "Hello", dependencies: ["Runtime"], path: "Examples/Hello"),
-        .executableTarget(name: "HelloHTTP", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Examples/HelloHTTP"),
-        .executableTarget(name: "StaticSite", dependencies: ["Runtime", "HTTP", "TCPStack", "RamFS"],
+        .executableTarget(name: "HelloHTTP", dependencies: ["Runtime", "Services", "HTTP", "TCPStack"], path: "Examples/HelloHTTP"),
+        .executableTarget(name: "StaticSite", dependencies: ["Runtime", "Services", "HTTP", "TCPStack", "RamFS"],
                           path: "Examples/StaticSite", exclude: ["site"]),
-        .executableTarget(name: "DeviceCheck", dependencies: ["Runtime"], path: "Examples/DeviceCheck"),
+        .executableTarget(name: "DeviceCheck", dependencies: ["Runtime", "Services"], path: "Examples/DeviceCheck"),
         // Boot-test image for the foundation (scenarios chosen on the kernel command line).
         .executableTarget(name: "KernelCheck", dependencies: ["Runtime"], path: "Tests/Images/KernelCheck"),
         .executableTarget(name: "EmbedCheck", dependencies: ["Runtime"], path: "Tests/Images/EmbedCheck"),
         .executableTarget(name: "SchedulerCheck", dependencies: ["Runtime"], path: "Tests/Images/SchedulerCheck"),
         // Network test and benchmark image: HTTP, TCP echo, bulk TCP, heap statistics (Scripts/reliability.sh).
-        .executableTarget(name: "NetBench", dependencies: ["Runtime", "HTTP", "TCPStack"], path: "Tests/Images/NetBench"),
+        .executableTarget(name: "NetBench", dependencies: ["Runtime", "Services", "HTTP", "TCPStack"], path: "Tests/Images/NetBench"),
         // Boot-test images for virtio-blk (BlockCheck) and raw networking over TAP (NetEcho).
-        .executableTarget(name: "BlockCheck", dependencies: ["Runtime"], path: "Tests/Images/BlockCheck"),
-        .executableTarget(name: "NetEcho", dependencies: ["Runtime"], path: "Tests/Images/NetEcho"),
+        .executableTarget(name: "BlockCheck", dependencies: ["Runtime", "Services"], path: "Tests/Images/BlockCheck"),
+        .executableTarget(name: "NetEcho", dependencies: ["Runtime", "Services"], path: "Tests/Images/NetEcho"),
 
         // Benchmarks run on the host (programs that print numbers).
         .target(name: "RamFSWorkload", dependencies: ["RamFS", "Interfaces"], path: "Benchmarks/RamFSWorkload"),
@@ -111,7 +122,8 @@ let package = Package(
         .testTarget(name: "TCPStackTests", dependencies: ["TCPStack", "Interfaces"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Interfaces"]),
         .testTarget(name: "RamFSTests", dependencies: ["RamFS", "Interfaces"]),
-        .testTarget(name: "HostNetworkingTests", dependencies: ["HostNetworking", "TCPStack", "Runtime", "Scheduler", "Interfaces"]),
+        .testTarget(name: "HostNetworkingTests",
+                    dependencies: ["HostNetworking", "TCPStack", "Runtime", "Services", "Scheduler", "Interfaces"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "VirtioNet", "VirtioBlk", "Hardware", "Interfaces"]),
         // Boot tests: build guest images and boot them in QEMU.
         .testTarget(name: "GuestTests", dependencies: ["UnikernelTool", "Interfaces"]),

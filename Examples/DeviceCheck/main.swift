@@ -13,6 +13,7 @@
 // Arguments: see `DeviceCheckOptions` (json, expect=..., devicecheck.write, devicecheck.scratch=N, ...).
 import Interfaces
 import Runtime
+import Services
 import Scheduler
 import Virtio
 import VirtioBlk

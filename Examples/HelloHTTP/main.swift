@@ -6,6 +6,7 @@
 //   curl http://127.0.0.1:8080/anything
 import HTTP
 import Runtime
+import Services
 import TCPStack
 
 let greeting = Array("Hello from Unikernel! Path: ".utf8)

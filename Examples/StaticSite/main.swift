@@ -12,6 +12,7 @@ import HTTP
 import Interfaces
 import RamFS
 import Runtime
+import Services
 import TCPStack
 
 let site = RamFS()

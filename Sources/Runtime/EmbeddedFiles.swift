@@ -1,3 +1,4 @@
+import RuntimeCore
 import Interfaces
 import RamFS
 
@@ -70,52 +71,27 @@ extension System {
 }
 
 #if os(none)
-/// Where the embedded archive lies and what validating it gave. Decided while memory comes up (`setUpMemory` calls
-/// `reserve`), before the frame allocator exists.
+/// The embedded archive, validated once (RuntimeCore's `EmbeddedRegion` decided where it lies while memory came up).
 enum EmbeddedContent {
-    /// First byte of the archive (`__embedded_start`).
-    nonisolated(unsafe) static var start: UInt64 = 0
-    /// Bytes to validate: the declared length when it lies in usable RAM, else the 80-byte header the linker placed.
-    nonisolated(unsafe) static var length = EmbeddedArchive.headerSize
     /// The outcome, once known.
     nonisolated(unsafe) static var outcome: Result<EmbeddedArchive, EmbeddedFilesError>? = nil
 
-    /// Reads the archive header at `layout.embeddedStart` (inside the image's own segment, identity-mapped by the
-    /// shim) and returns the page-aligned range to keep out of the frame allocator and to map read-only.
-    ///
-    /// The whole declared length is reserved only if it lies inside one usable RAM region; otherwise just the page
-    /// the linker placed is, and `archive()` reports `outsideRAM`. A header without the magic gets the same one page
-    /// and is reported by validation.
-    static func reserve(layout: KernelLayout, map: MemoryMap) -> Range<UInt64> {
-        start = layout.embeddedStart
-        let header = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(start)),
-                                            count: EmbeddedArchive.headerSize)
-        if let declared = EmbeddedArchive.declaredLength(header) {
-            let end = start &+ UInt64(declared)
-            var inRAM = false
-            for region in map.regions where region.kind == .usable {
-                if region.start.value <= start, end <= region.end.value, start < end { inRAM = true }
-            }
-            if inRAM {
-                length = declared
-            } else {
-                outcome = .failure(.outsideRAM(start: start, length: UInt64(declared)))
-            }
-        }
-        let end = (start + UInt64(length) + 4095) & ~4095
-        return start..<end
-    }
-
     /// The validated archive, or why there is none (validated on the first call).
     static func archive() throws(EmbeddedFilesError) -> EmbeddedArchive {
-        _ = Kernel.memory  // decides `start` and `length`
+        _ = Kernel.memory  // decides EmbeddedRegion's start and length
         if let outcome { return try outcome.get() }
-        let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(start)), count: length)
+        let start = EmbeddedRegion.start
         let result: Result<EmbeddedArchive, EmbeddedFilesError>
-        do throws(ArchiveError) {
-            result = .success(try EmbeddedArchive(validating: bytes))
-        } catch {
-            result = .failure(.archive(error))
+        if let declared = EmbeddedRegion.declaredOutsideRAM {
+            result = .failure(.outsideRAM(start: start, length: UInt64(declared)))
+        } else {
+            let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(start)),
+                                               count: EmbeddedRegion.length)
+            do throws(ArchiveError) {
+                result = .success(try EmbeddedArchive(validating: bytes))
+            } catch {
+                result = .failure(.archive(error))
+            }
         }
         CPU.withInterruptsDisabled { if outcome == nil { outcome = result } }
         return try result.get()

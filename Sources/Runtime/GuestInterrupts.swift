@@ -1,4 +1,5 @@
 #if os(none)
+import RuntimeCore
 import Boot
 import BootShim
 import Hardware
@@ -11,7 +12,7 @@ import Memory
 /// or 15 from them is ignored); 0x30 the local APIC timer; 0x31 APIC errors; 0x40-0xEF device interrupts
 /// (allocated in order); 0xFF the APIC's spurious vector, which needs no end-of-interrupt. I/O APIC lines come from
 /// the ACPI MADT (base address, GSI base, ISA overrides), never from guesses.
-enum InterruptController {
+package enum InterruptController {
     static let timerVector: UInt8 = 0x30
     static let errorVector: UInt8 = 0x31
     static let spuriousVector: UInt8 = 0xFF
@@ -20,13 +21,13 @@ enum InterruptController {
 
     nonisolated(unsafe) private(set) static var localAPIC: LocalAPIC? = nil
     nonisolated(unsafe) private static var ioAPICs: [IOAPIC] = []
-    nonisolated(unsafe) private(set) static var topology: InterruptTopology? = nil
+    nonisolated(unsafe) package private(set) static var topology: InterruptTopology? = nil
     nonisolated(unsafe) private static var nextVector: UInt8 = firstDeviceVector
     /// APIC errors seen (the error vector fired).
     nonisolated(unsafe) private(set) static var apicErrors: UInt64 = 0
 
     /// The local APIC, setting the controllers up on first use.
-    static var apic: LocalAPIC {
+    package static var apic: LocalAPIC {
         if let a = localAPIC { return a }
         return CPU.withInterruptsDisabled { setUp() }
     }
@@ -40,7 +41,7 @@ enum InterruptController {
     }
 
     /// The ACPI tables, if the hypervisor provides them.
-    static var acpi: ACPI? {
+    package static var acpi: ACPI? {
         let window = acpiWindow
         guard let rsdp = ACPI.findRSDP(hint: Kernel.memory.startInfo.rsdp, in: window) else { return nil }
         return try? ACPI(rsdp: rsdp, memory: window)
@@ -73,7 +74,7 @@ enum InterruptController {
     }
 
     /// Installs `handler` on a fresh device vector and returns the vector (for MSI/MSI-X programming).
-    static func allocateVector(_ handler: @escaping InterruptHandler) -> UInt8? {
+    package static func allocateVector(_ handler: @escaping InterruptHandler) -> UInt8? {
         _ = apic
         return CPU.withInterruptsDisabled {
             guard nextVector <= lastDeviceVector else { return nil }
@@ -89,7 +90,7 @@ enum InterruptController {
 
     /// Routes global system interrupt `gsi` to a vector running `handler`; returns the vector. Routing a GSI that
     /// is already routed adds `handler` to the line (every handler of a shared line runs on each interrupt).
-    static func route(gsi: UInt32, activeLow: Bool, levelTriggered: Bool,
+    package static func route(gsi: UInt32, activeLow: Bool, levelTriggered: Bool,
                       _ handler: @escaping InterruptHandler) -> UInt8? {
         let apic = self.apic
         return CPU.withInterruptsDisabled { () -> UInt8? in
@@ -110,7 +111,7 @@ enum InterruptController {
     }
 
     /// Routes ISA IRQ `irq`, applying the MADT's source overrides.
-    static func route(isaIRQ irq: UInt8, _ handler: @escaping InterruptHandler) -> UInt8? {
+    package static func route(isaIRQ irq: UInt8, _ handler: @escaping InterruptHandler) -> UInt8? {
         _ = apic
         let r = topology?.isaRoute(irq) ?? (gsi: UInt32(irq), activeLow: false, levelTriggered: false)
         return route(gsi: r.gsi, activeLow: r.activeLow, levelTriggered: r.levelTriggered, handler)

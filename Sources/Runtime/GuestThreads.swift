@@ -1,4 +1,5 @@
 #if os(none)
+import RuntimeCore
 import Boot
 import BootShim
 import Hardware

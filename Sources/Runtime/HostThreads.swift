@@ -4,6 +4,7 @@
 // single CPU. Time is either the real monotonic clock or a `ManualClock` that jumps to the next timer when every
 // thread waits (tests use that to run sleeps instantly and deterministically).
 #if canImport(Glibc)
+import RuntimeCore
 import Glibc
 #endif
 import Interfaces
@@ -59,7 +60,7 @@ public final class HostThreadPlatform: ThreadPlatform, @unchecked Sendable {
     /// A platform using the real clock, or `clock` when given (then waiting for a timer advances it).
     public init(clock: ManualClock? = nil) { manualClock = clock }
 
-    public var now: Instant { manualClock?.now ?? Platform.now() }
+    public var now: Instant { manualClock?.now ?? System.now }
 
     public func allocateStack(size: Int) -> ThreadStack? {
         // Host threads bring their own stacks; this address range only identifies the thread.

@@ -1,3 +1,4 @@
+import RuntimeCore
 import Scheduler
 
 /// The scheduling policy the application picked with `System.use(scheduler:)`, consumed when the thread system is

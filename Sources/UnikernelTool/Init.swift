@@ -20,7 +20,7 @@ public enum ApplicationTemplate: String, CaseIterable, Sendable, CustomStringCon
     public var libraryProducts: [String] {
         switch self {
         case .hello: return ["Runtime"]
-        case .http: return ["Runtime", "TCPStack", "HTTP"]
+        case .http: return ["Runtime", "Services", "TCPStack", "HTTP"]
         }
     }
 
@@ -53,6 +53,7 @@ public enum ApplicationTemplate: String, CaseIterable, Sendable, CustomStringCon
                 //   --append "unikernel.ip=10.0.2.15/24 unikernel.gateway=10.0.2.2"
                 import HTTP
                 import Runtime
+                import Services
                 import TCPStack
 
                 /// The start of every answer; the request's path (as received, still percent-encoded) follows it.
@@ -310,7 +311,7 @@ public struct ApplicationPackage: Sendable {
     public static let reservedNames: [String] = [
         // swift-unikernel (a unit test checks this list against Package.swift)
         "BootShim", "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "Virtio", "VirtioNet", "VirtioBlk",
-        "TCPStack", "HTTP", "RamFS", "Runtime", "HostNetworking", "Hello", "HelloHTTP", "StaticSite", "DeviceCheck",
+        "TCPStack", "HTTP", "RamFS", "RuntimeCore", "Runtime", "Services", "HostNetworking", "Hello", "HelloHTTP", "StaticSite", "DeviceCheck",
         "KernelCheck", "EmbedCheck", "SchedulerCheck", "BlockCheck", "NetEcho", "RamFSWorkload", "RamFSBench",
         "RamFSGuestBench", "NetBench", "CLibELF", "UnikernelTool", "unikernel",
         "InterfacesTests", "HardwareTests", "BootTests", "MemoryTests", "RuntimeTests", "SchedulerTests",

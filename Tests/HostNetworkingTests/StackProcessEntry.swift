@@ -8,6 +8,7 @@ import HTTP
 import HostNetworking
 import Interfaces
 import Runtime
+import Services
 import Scheduler
 import TCPStack
 import Testing

@@ -143,7 +143,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     @Test func httpManifestAddsTheNetworkProducts() {
         let package = ApplicationPackage(directory: URL(fileURLWithPath: "/tmp/web"), template: .http,
                                          dependency: dependency)
-        for product in ["Runtime", "TCPStack", "HTTP"] {
+        for product in ["Runtime", "Services", "TCPStack", "HTTP"] {
             #expect(package.manifest.contains(#".product(name: "\#(product)", package: "swift-unikernel")"#))
         }
     }
@@ -158,7 +158,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
     @Test func httpTemplateServesThePathOnPort8080() {
         let main = ApplicationTemplate.http.mainSwift(product: "Web")
-        for module in ["HTTP", "Runtime", "TCPStack"] { #expect(main.contains("import \(module)\n")) }
+        for module in ["HTTP", "Runtime", "Services", "TCPStack"] { #expect(main.contains("import \(module)\n")) }
         #expect(main.contains("try HTTPServer(port: 8080) { request in"))
         #expect(main.contains(#"let greeting = Array("Hello from Unikernel! Path: ".utf8)"#))
         #expect(main.contains("body: .bytes(greeting + request.path)"))

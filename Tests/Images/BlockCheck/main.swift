@@ -17,7 +17,9 @@
 import Hardware
 import Interfaces
 import Runtime
+import Services
 import Scheduler
+import Virtio
 import VirtioBlk
 
 /// Why a scenario failed.

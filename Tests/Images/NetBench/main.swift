@@ -17,6 +17,7 @@ import HTTP
 import Interfaces
 import Memory
 import Runtime
+import Services
 import Scheduler
 import TCPStack
 

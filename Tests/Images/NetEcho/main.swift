@@ -9,6 +9,7 @@
 // Tests/GuestTests/VirtioBootTests.swift boots it on a TAP device inside a network namespace.
 import Interfaces
 import Runtime
+import Services
 import Scheduler
 import TCPStack
 import VirtioNet

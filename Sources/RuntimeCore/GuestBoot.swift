@@ -7,26 +7,26 @@ import Memory
 
 /// Paging structures for the kernel's own page table: frames from the frame allocator, reached through the
 /// identity map (every frame handed out lies in mapped RAM).
-struct KernelTableMemory: PageTableMemory {
+package struct KernelTableMemory: PageTableMemory {
     let physical: PhysicalMemory
 
-    mutating func allocateTable() -> PhysicalAddress? {
+    package mutating func allocateTable() -> PhysicalAddress? {
         guard let frame = physical.frames.allocate() else { return nil }
         UnsafeMutableRawPointer(bitPattern: UInt(frame.value))!.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
         return frame
     }
 
-    func entries(at address: PhysicalAddress) -> UnsafeMutablePointer<UInt64> {
+    package func entries(at address: PhysicalAddress) -> UnsafeMutablePointer<UInt64> {
         UnsafeMutablePointer<UInt64>(bitPattern: UInt(address.value))!
     }
 }
 
 /// The guest's physical memory: the frame allocator and the kernel page table built over it.
-final class PhysicalMemory {
-    var frames: FrameAllocator
-    var pageTable: PageTable<KernelTableMemory>! = nil
+package final class PhysicalMemory {
+    package var frames: FrameAllocator
+    package var pageTable: PageTable<KernelTableMemory>! = nil
     /// Usable RAM ranges that are mapped (for backtrace reads and pointer checks).
-    let mappedRAM: [Range<UInt64>]
+    package let mappedRAM: [Range<UInt64>]
 
     init(frames: FrameAllocator, mappedRAM: [Range<UInt64>]) {
         self.frames = frames
@@ -48,11 +48,11 @@ enum BootRecord {
 }
 
 /// Memory and boot information, brought up on first need (`Kernel.memory`).
-final class GuestKernel {
-    let layout: KernelLayout
-    let startInfo: StartInfo
-    let commandLine: CommandLineParser
-    let physical: PhysicalMemory
+package final class GuestKernel {
+    package let layout: KernelLayout
+    package let startInfo: StartInfo
+    package let commandLine: CommandLineParser
+    package let physical: PhysicalMemory
 
     init(layout: KernelLayout, startInfo: StartInfo, commandLine: CommandLineParser, physical: PhysicalMemory) {
         self.layout = layout
@@ -90,23 +90,23 @@ nonisolated(unsafe) private var lazyFeatures: CPUFeatures? = nil
 /// question about time; the entropy source at the first request for random bytes. Until memory is up, the boot
 /// shim's page tables are active: page 0 and the boot-stack guard page are unmapped, but text is not yet
 /// read-only and data not yet no-execute.
-enum Kernel {
+package enum Kernel {
     /// Nesting guard: allocations made while memory comes up use the bootstrap arena.
     nonisolated(unsafe) static var bringingUpMemory = false
 
-    static var memory: GuestKernel {
+    package static var memory: GuestKernel {
         if let k = guestKernel { return k }
         return CPU.withInterruptsDisabled { bringUpMemory() }
     }
 
-    static var features: CPUFeatures {
+    package static var features: CPUFeatures {
         if let f = lazyFeatures { return f }
         let f = CPUFeatures.detect()
         lazyFeatures = f
         return f
     }
 
-    static var clock: TSCClock {
+    package static var clock: TSCClock {
         if let c = lazyClock { return c }
         let c = TSCClock(origin: shim_boot_entry_tsc(), reportedHz: features.reportedTSCHz)
         lazyClock = c
@@ -167,14 +167,14 @@ func bootFailure(_ stage: StaticString, _ brief: (what: StaticString, value: UIn
 }
 
 /// The device hole below 4 GiB where PCI BARs, virtio-mmio slots, the IOAPIC and the LAPIC live.
-let deviceHole: Range<UInt64> = 0xC000_0000..<0x1_0000_0000
+package let deviceHole: Range<UInt64> = 0xC000_0000..<0x1_0000_0000
 
 /// Builds the frame allocator over the memory map (image, embedded content, low memory and boot modules excluded)
 /// and the kernel page table: RAM read/write and no-execute, text read-only and executable, rodata and embedded
 /// content read-only, the device hole uncached, page 0 and every guard page unmapped. Switches CR3 to it.
 func setUpMemory(startInfo: StartInfo, layout: KernelLayout) -> PhysicalMemory {
     let map = MemoryMap(regions: startInfo.memoryMap)
-    let embedded = EmbeddedContent.reserve(layout: layout, map: map)
+    let embedded = EmbeddedRegion.reserve(layout: layout, map: map)
     var exclusions: [Range<UInt64>] = [0..<0x10_0000, layout.imageStart..<layout.imageEnd, embedded]
     for module in startInfo.modules {
         exclusions.append(module.address..<(module.address &+ module.size))

@@ -49,8 +49,8 @@ import Hardware
 /// otherwise it is measured against the PIT the first time anyone needs time: 10 ms of PIT channel 0, polled
 /// (so boot itself never waits). If the PIT does not count (a machine without one), the clock assumes 1 GHz and
 /// says so on the console: time is then only approximately right.
-final class TSCClock {
-    let origin: UInt64
+package final class TSCClock {
+    package let origin: UInt64
     private var scale: TSCScale?
     /// How the frequency was obtained, for reports.
     private(set) var source: StaticString = "uncalibrated"
@@ -66,7 +66,7 @@ final class TSCClock {
         }
     }
 
-    var currentScale: TSCScale {
+    package var currentScale: TSCScale {
         if let scale { return scale }
         let measured = calibrate()
         scale = measured
@@ -100,7 +100,7 @@ final class TSCClock {
             ?? TSCScale(hz: 1_000_000_000)
     }
 
-    var now: Instant { Instant(nanoseconds: currentScale.nanoseconds(CPU.readTSC() &- origin)) }
+    package var now: Instant { Instant(nanoseconds: currentScale.nanoseconds(CPU.readTSC() &- origin)) }
 
     func duration(ticks: UInt64) -> Duration { .nanoseconds(Int64(clamping: currentScale.nanoseconds(ticks))) }
 }

@@ -1,5 +1,6 @@
 import HTTP
 import Interfaces
+import Runtime
 import Scheduler
 import TCPStack
 

@@ -1,4 +1,5 @@
 import Interfaces
+import Runtime
 import Scheduler
 import TCPStack
 import Virtio
