@@ -3,10 +3,13 @@
 // libFuzzer targets for the network stack and the HTTP parser: a package of its own, so that it may carry
 // `unsafeFlags` (the root package must not: applications depend on it by URL). See README.md.
 //
-// Every target is an executable whose `LLVMFuzzerTestOneInput` is written in Swift; libFuzzer supplies `main`.
-// The flags below instrument the harnesses and link libFuzzer. To instrument the library modules under test as
-// well (TCPStack, HTTP, Interfaces: they come from the root package, which carries no flags), build with
-// `--sanitize=fuzzer --sanitize=address` on the command line, as Scripts/fuzz.sh does.
+// Every target is an executable with a Swift `LLVMFuzzerTestOneInput`; its `main.swift` hands the command line
+// to libFuzzer (`LLVMFuzzerRunDriver`), because SwiftPM aliases `main` to the module's own entry point.
+// The flags below instrument the harnesses and link libFuzzer and AddressSanitizer, so a plain
+// `swift build -c release --package-path Fuzz` gives working fuzzers. The library modules under test (TCPStack,
+// HTTP, Interfaces) come from the root package, which carries no flags; Scripts/fuzz.sh instruments them too by
+// adding `-Xswiftc -sanitize=fuzzer,address` (not `--sanitize`: SwiftPM passes several `--sanitize` values as
+// separate `-sanitize=` options, and the compiler keeps only the last, so the coverage instrumentation is lost).
 import Foundation
 import PackageDescription
 
@@ -39,10 +42,11 @@ let package = Package(
     products: fuzzTargets.map { .executable(name: "fuzz-\($0.name)", targets: [$0.module]) },
     dependencies: [.package(path: "..")],
     targets: [
+        .target(name: "FuzzDriver"),
         .target(
             name: "FuzzSupport",
             dependencies: [
-                .product(name: "Interfaces", package: root), .product(name: "TCPStack", package: root),
+                "FuzzDriver", .product(name: "Interfaces", package: root), .product(name: "TCPStack", package: root),
             ],
             swiftSettings: [.unsafeFlags(fuzzerFlags)]),
     ] + fuzzTargets.map { target in

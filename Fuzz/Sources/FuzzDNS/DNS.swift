@@ -17,11 +17,6 @@ import TCPStack
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { fuzzOne(data, size, dns) }
 
-@_cdecl("LLVMFuzzerInitialize")
-public func initialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutableRawPointer?) -> CInt {
-    fuzzInitialize(seeds: seeds, harness: dns)
-    return 0
-}
 
 func dns(_ bytes: UnsafeRawBufferPointer) {
     var input = FuzzInput(bytes)

@@ -11,11 +11,6 @@ import TCPStack
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { fuzzOne(data, size, ethernet) }
 
-@_cdecl("LLVMFuzzerInitialize")
-public func initialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutableRawPointer?) -> CInt {
-    fuzzInitialize(seeds: seeds, harness: ethernet)
-    return 0
-}
 
 func ethernet(_ bytes: UnsafeRawBufferPointer) {
     let type: UInt16? = bytes.count >= 14 ? UInt16(bytes[12]) << 8 | UInt16(bytes[13]) : nil

@@ -13,11 +13,6 @@ import TCPStack
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { fuzzOne(data, size, icmp) }
 
-@_cdecl("LLVMFuzzerInitialize")
-public func initialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutableRawPointer?) -> CInt {
-    fuzzInitialize(seeds: seeds, harness: icmp)
-    return 0
-}
 
 func icmp(_ bytes: UnsafeRawBufferPointer) {
     let checksumOK = InternetChecksum.of(bytes) == 0

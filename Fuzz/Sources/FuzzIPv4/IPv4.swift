@@ -16,11 +16,6 @@ import TCPStack
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { fuzzOne(data, size, ipv4) }
 
-@_cdecl("LLVMFuzzerInitialize")
-public func initialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutableRawPointer?) -> CInt {
-    fuzzInitialize(seeds: seeds, harness: ipv4)
-    return 0
-}
 
 func ipv4(_ bytes: UnsafeRawBufferPointer) {
     var input = FuzzInput(bytes)

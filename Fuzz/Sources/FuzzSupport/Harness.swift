@@ -1,3 +1,4 @@
+import FuzzDriver
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -29,6 +30,7 @@ public func require(_ condition: Bool, _ message: @autoclosure () -> String, fil
 /// Reports a violated invariant and aborts.
 @inline(never)
 public func invariantFailed(_ message: String, file: StaticString = #fileID, line: UInt = #line) -> Never {
+    fflush(stdout)
     fputs("FUZZ INVARIANT VIOLATED at \(file):\(line): \(message)\n", stderr)
     fflush(stderr)
     abort()
@@ -109,4 +111,18 @@ public func fuzzInitialize(seeds: () -> [Seed], harness: (UnsafeRawBufferPointer
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int, _ harness: (UnsafeRawBufferPointer) -> Void) -> CInt {
     harness(UnsafeRawBufferPointer(start: size > 0 ? data : nil, count: size))
     return 0
+}
+
+/// The body of a target's `main.swift`: writes the seed corpus when asked (`FUZZ_WRITE_SEEDS`, see
+/// `fuzzInitialize`), otherwise hands the command line to libFuzzer, which runs `testOneInput` (the target's
+/// `LLVMFuzzerTestOneInput`) on each input and exits with its status.
+///
+/// Why not libFuzzer's own `main`: SwiftPM links every executable with `main` aliased to the module's entry
+/// point, so the module must have one; this is it.
+public func fuzzMain(_ testOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt, seeds: () -> [Seed],
+                     harness: (UnsafeRawBufferPointer) -> Void) -> Never {
+    fuzzInitialize(seeds: seeds, harness: harness)
+    var argc = CommandLine.argc
+    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+    exit(LLVMFuzzerRunDriver(&argc, &argv, testOneInput))
 }

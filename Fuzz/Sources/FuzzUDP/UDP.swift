@@ -12,11 +12,6 @@ import TCPStack
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { fuzzOne(data, size, udp) }
 
-@_cdecl("LLVMFuzzerInitialize")
-public func initialize(_ argc: UnsafeMutablePointer<CInt>?, _ argv: UnsafeMutableRawPointer?) -> CInt {
-    fuzzInitialize(seeds: seeds, harness: udp)
-    return 0
-}
 
 func udp(_ all: UnsafeRawBufferPointer) {
     var input = FuzzInput(all)
