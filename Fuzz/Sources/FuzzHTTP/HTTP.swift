@@ -154,7 +154,7 @@ func parse(_ stream: UnsafeRawBufferPointer, limits: HTTPLimits, pieces: [Int]) 
         var calls = 0
         while true {
             calls += 1
-            require(calls <= 4 * piece.count + 16, "parser makes no progress")
+            require(calls <= 4 * length + 16, "parser makes no progress")
             let step = parser.parse(piece)
             require(step.consumed >= 0 && step.consumed <= piece.count, "consumed \(step.consumed) of \(piece.count)")
             piece = UnsafeRawBufferPointer(rebasing: piece[step.consumed...])
