@@ -106,3 +106,69 @@ struct RefusedResetRegressionTests {
         }
     }
 }
+
+/// Found by `stack` (its "every frame leaves from an address the stack holds" invariant).
+///
+/// A connection to 127.0.0.1 is accepted by a listener on the loopback address, with our interface address as
+/// the peer. When the interface address then changes (a new DHCP lease, or `setInterface`), the peer address
+/// is no longer ours, so `NetworkStack.transmitIPv4` routes that connection's segments to the network (to
+/// whichever host now answers ARP for the old address), with source 127.0.0.1. RFC 1122 §3.2.1.3 forbids 127/8
+/// outside a host. A fix: refuse (and count) a packet with a 127/8 source whose destination does not loop back.
+@Suite("Fuzz regressions: loopback source on the wire")
+struct LoopbackSourceRegressionTests {
+    @Test("a loopback connection whose peer address stopped being ours sends from 127.0.0.1 to the wire")
+    func loopbackSourceLeaks() throws {
+        let mac = MACAddress(0x02, 0, 0, 0, 0, 1)
+        let device = SimulatedDevice(macAddress: mac)
+        let first = IPv4Address(10, 0, 2, 15)
+        let stack = NetworkStack(
+            device: device,
+            addressing: .static(IPv4InterfaceConfiguration(address: first, prefixLength: 24,
+                                                            gateway: IPv4Address(10, 0, 2, 2))),
+            entropy: SeededEntropy(seed: 4))
+        let tcp = TCPEngine(localAddress: first, entropy: SeededEntropy(seed: 5))
+        try stack.register(tcp)
+        let listener = try tcp.listen(port: 80, backlog: 4)
+        var now = Instant(nanoseconds: 1_000_000_000)
+        stack.poll(now: now)
+        let client = try tcp.connect(to: IPv4Address(127, 0, 0, 1), port: 80, now: now)
+        var server: TCPConnectionHandle? = nil
+        for _ in 0..<10 where server == nil {
+            now = now + .milliseconds(1)
+            stack.poll(now: now)
+            server = try tcp.accept(listener)
+        }
+        let accepted = try #require(server, "the loopback handshake completes")
+        #expect(try tcp.endpoints(of: accepted).localAddress == IPv4Address(127, 0, 0, 1))
+        #expect(try tcp.endpoints(of: accepted).remoteAddress == first)
+        #expect(tcp.readiness(of: client).contains(.connected))
+        _ = device.takeTransmitted()
+
+        // The interface moves to another address, and another host now answers ARP for the old one; then the
+        // server side closes.
+        let second = IPv4Address(10, 0, 2, 98)
+        stack.setInterface(IPv4InterfaceConfiguration(address: second, prefixLength: 24,
+                                                      gateway: IPv4Address(10, 0, 2, 2)))
+        try tcp.close(accepted)
+        let neighbour = MACAddress(0x52, 0x54, 0, 0x12, 0x34, 0x56)
+        var arp = [UInt8](repeating: 0, count: 14 + ARPPacket.length)
+        arp.withUnsafeMutableBytes { b in
+            EthernetHeader(destination: mac, source: neighbour, etherType: EtherType.arp).emit(into: b)
+            ARPRepr(operation: .reply, senderHardwareAddress: neighbour, senderProtocolAddress: first,
+                    targetHardwareAddress: mac, targetProtocolAddress: second)
+                .emit(into: UnsafeMutableRawBufferPointer(rebasing: b[14...]))
+        }
+        for _ in 0..<3 {
+            now = now + .milliseconds(1)
+            stack.poll(now: now)
+            device.inject(arp)
+        }
+        stack.poll(now: now + .milliseconds(1))
+        let loopbackSources = device.takeTransmitted().filter { frame in
+            frame.count >= 34 && frame[12] == 0x08 && frame[13] == 0x00 && frame[26] == 127
+        }
+        withKnownIssue("segments of a loopback connection leave with source 127.0.0.1") {
+            #expect(loopbackSources.isEmpty, "\(loopbackSources.count) frames from 127/8 on the wire")
+        }
+    }
+}

@@ -61,10 +61,8 @@ struct TupleModel {
     var peerSYNs: Set<UInt32> = []
     /// The peer's own window-scale shift, if it offered one.
     var peerShift: UInt8 = 0
-    /// Bytes the application wrote on the current incarnation.
-    var appWritten = 0
-    /// Whether the application shut down or closed the current incarnation.
-    var appClosed = false
+    /// The handle of the current incarnation (index into `handles`), once the application holds one.
+    var current: Int?
     /// Raw segments were sent: received data can no longer be predicted.
     var unpredictable = false
 }
@@ -77,6 +75,10 @@ struct HandleModel {
     var read = 0
     /// Initial sequence numbers the read data is still consistent with.
     var candidates: Set<UInt32>
+    /// Bytes the application wrote.
+    var written = 0
+    /// Whether the application shut down or closed the connection.
+    var closed = false
 }
 
 final class Harness {
@@ -188,12 +190,12 @@ final class Harness {
         if h.flags.contains(.rst) {
             require(payload.isEmpty, "RST with data")
         }
+        // What the application wrote on the current incarnation (a new one gets a new handle; until the
+        // application holds it, nothing it wrote belongs to it).
+        let written = t.current.map { handles[$0].written } ?? 0
+        let closed = t.current.map { handles[$0].closed } ?? false
         if syn {
-            if t.engineISS != h.sequenceNumber {
-                t.engineISS = h.sequenceNumber
-                t.appWritten = 0
-                t.appClosed = false
-            }
+            t.engineISS = h.sequenceNumber
             if let ws = h.options.windowScale { require(ws <= 14, "window scale \(ws) offered") }
             if let mss = h.options.maximumSegmentSize { require(mss >= 64, "MSS \(mss) offered") }
         }
@@ -201,15 +203,15 @@ final class Harness {
         if !h.flags.contains(.rst), let iss = t.engineISS {
             let start = (h.sequenceNumber + (syn ? 1 : 0)) - (iss + 1)
             if payload.count > 0 {
-                require(start >= 0 && start + payload.count <= t.appWritten,
-                        "data at stream offset \(start)+\(payload.count), application wrote \(t.appWritten)")
+                require(start >= 0 && start + payload.count <= written,
+                        "data at stream offset \(start)+\(payload.count), application wrote \(written)")
                 for i in 0..<payload.count where payload[i] != appByte(start + i) {
                     invariantFailed("engine sent byte \(payload[i]) at stream offset \(start + i), wrote \(appByte(start + i))")
                 }
             }
             if h.flags.contains(.fin) {
-                require(t.appClosed, "FIN without shutdown or close")
-                require(start + payload.count == t.appWritten, "FIN at offset \(start + payload.count) of \(t.appWritten)")
+                require(closed, "FIN without shutdown or close")
+                require(start + payload.count == written, "FIN at offset \(start + payload.count) of \(written)")
             }
             let end = h.sequenceNumber + payload.count + (syn ? 1 : 0) + (h.flags.contains(.fin) ? 1 : 0)
             if let m = t.engineSndMax { t.engineSndMax = TCPSeqNumber.later(m, end) } else { t.engineSndMax = end }
@@ -226,18 +228,22 @@ final class Harness {
         let ports = Ports(remote: tuple.remotePort, local: tuple.localPort)
         require(tuple.remoteAddress == remote && tuple.localAddress == local, "handle tuple addresses")
         handles.append(HandleModel(handle: handle, ports: ports, candidates: tuples[ports]?.peerSYNs ?? []))
+        tuples[ports, default: TupleModel()].current = handles.count - 1
+        trace("app accepted \(handle) \(ports.remote)->\(ports.local)")
     }
 
     func appSend(_ index: Int, _ count: Int) {
         guard !handles.isEmpty else { return }
-        let h = handles[index % handles.count]
+        let i = index % handles.count
+        let h = handles[i]
         let ports = h.ports
-        let start = tuples[ports]?.appWritten ?? 0
+        let start = h.written
         let bytes = (0..<count).map { appByte(start + $0) }
         do {
             let taken = try engine.send(h.handle, bytes)
+            trace("app send \(h.handle) \(ports.remote)->\(ports.local): \(taken) of \(count) at offset \(start)")
             require(taken >= 0 && taken <= count, "send took \(taken) of \(count)")
-            tuples[ports, default: TupleModel()].appWritten += taken
+            handles[i].written += taken
         } catch {
             _ = error.description
         }
@@ -262,7 +268,7 @@ final class Harness {
             } else {
                 result = try engine.receive(handles[i].handle, appendingTo: &data, maximum: maximum)
             }
-            _ = result.description
+            trace("app receive \(handles[i].handle) max \(maximum): \(result)")
             if case .bytes(let n) = result {
                 require(n == data.count && n <= maximum && (n > 0 || maximum == 0), "receive returned \(n)")
             } else {
@@ -499,11 +505,13 @@ func step(_ h: Harness, _ input: inout FuzzInput) {
         let i = Int(input.u8()) % h.handles.count
         let handle = h.handles[i].handle
         let ports = h.handles[i].ports
-        switch input.u8() % 6 {
+        let call = input.u8() % 6
+        trace("app call \(call) on \(handle) \(ports.remote)->\(ports.local)")
+        switch call {
         case 0:
-            if (try? h.engine.shutdown(handle)) != nil { h.tuples[ports]?.appClosed = true }
+            if (try? h.engine.shutdown(handle)) != nil { h.handles[i].closed = true }
         case 1:
-            if (try? h.engine.close(handle)) != nil { h.tuples[ports]?.appClosed = true }
+            if (try? h.engine.close(handle)) != nil { h.handles[i].closed = true }
         case 2:
             try? h.engine.abort(handle)
         case 3:
