@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         --timeout) timeout_limit="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
         --write-seeds) write_seeds=1; shift ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
     esac
