@@ -27,6 +27,7 @@ let package = Package(
         .executable(name: "NetBench", targets: ["NetBench"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
         .executable(name: "RamFSGuestBench", targets: ["RamFSGuestBench"]),
+        .executable(name: "TCPBench", targets: ["TCPBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -81,6 +82,7 @@ let package = Package(
                           path: "Benchmarks/RamFSBench"),
         .executableTarget(name: "RamFSGuestBench", dependencies: ["Runtime", "RamFS", "RamFSWorkload"],
                           path: "Benchmarks/RamFSGuestBench"),
+        .executableTarget(name: "TCPBench", dependencies: ["TCPStack", "Interfaces"], path: "Benchmarks/TCPBench"),
 
         // Host tool.
         .systemLibrary(
