@@ -153,6 +153,8 @@ final class TCPControlBlock {
     private var rackFack = TCPSeqNumber(0)
     /// RACK.reordering_seen.
     private var rackReorderingSeen = false
+    /// RACK.reo_wnd_mult.
+    private var rackReorderWindowMultiplier = 1
     /// Some record is marked lost and waits for its retransmission.
     private var lossPending = false
     /// The RACK reordering timer (§6.2 step 5): when the next not-yet-lost segment's time runs out.
@@ -544,7 +546,7 @@ final class TCPControlBlock {
         cc.start(maximumSegmentSize: sendMSS, now: now)
         recoverSeq = sndUna
         highRxt = sndUna
-        if sackEnabled && !sentLog.isActive {
+        if sackEnabled && shared.configuration.rackTLP && !sentLog.isActive {
             // Enough records for a send buffer of full segments, twice over (short segments merge when full).
             sentLog.reserve(min(2 * sendBufferSize / max(sendMSS, 64) + 8, 4096))
         }
@@ -955,7 +957,11 @@ final class TCPControlBlock {
             }
             sendBuffer?.discard(acked)
             if sentLog.isActive {
-                sentLog.removeBelow(ack) { rackDelivered($0, seg, now: now) }
+                let holeStart = sndUna
+                sentLog.removeBelow(ack) { r in
+                    if r.start == holeStart { detectSpuriousRetransmission(r, seg) }
+                    rackDelivered(r, seg, now: now)
+                }
             }
             sndUna = ack
             if sndNxt < sndUna { sndNxt = sndUna }
@@ -1076,6 +1082,9 @@ final class TCPControlBlock {
             if !sackEnabled { inflation += sendMSS }     // RFC 6582 §3.2 step 4 (inflate)
             return
         }
+        // Once the path is known to reorder, RACK alone decides what is lost (RFC 8985 §6.2): counting
+        // duplicate ACKs would call reordered segments lost.
+        if sentLog.isActive && rackReorderingSeen { return }
         let lost = sackEnabled && sndUna < lostEdge()
         guard dupAcks >= 3 || lost else { return }
         // RFC 6582 §3.2 step 2: only if the cumulative ACK passed the previous recovery point (so that
@@ -1153,6 +1162,18 @@ final class TCPControlBlock {
         }
     }
 
+    /// Eifel detection (RFC 3522 §3.2) for RACK's reordering window: when the segment that advanced SND.UNA was
+    /// retransmitted but the ACK echoes a timestamp older than the retransmission, the original arrived after
+    /// all: the network reorders by more than the window, which grows by a quarter of the minimum RTT (RFC 8985
+    /// §6.2 step 4 grows it on D-SACKs the same way).
+    private func detectSpuriousRetransmission(_ r: TCPSentSegment, _ seg: TCPIncoming) {
+        guard r.retransmitted, timestampsEnabled, let ts = seg.options.timestamp,
+              Self.tsBefore(ts.echoReply, timestampClock(r.sentAt)) else { return }
+        rackReorderingSeen = true
+        if rackReorderWindowMultiplier < 16 { rackReorderWindowMultiplier += 1 }
+        shared.statistics.spuriousRetransmissions += 1
+    }
+
     /// Marks the records the scoreboard now covers entirely as SACKed (they are delivered, for RACK).
     private func recordSackedSegments(_ seg: TCPIncoming, now: Instant) {
         let blocks = seg.options.sackBlocks
@@ -1182,7 +1203,7 @@ final class TCPControlBlock {
             if scoreboard.coveredBytes(from: sndUna, to: sndMax) >= 3 * sendMSS { return 0 }
         }
         guard rackMinRTT != .max else { return 0 }
-        var window = rackMinRTT / 4
+        var window = Int64(rackReorderWindowMultiplier) * (rackMinRTT / 4)
         if let srtt = rtt.smoothedRTT, srtt < window { window = srtt }
         // At least the timestamp granularity (1 ms): RTTs are known no more precisely than that.
         return max(window, TCPRTTEstimator.granularity)
@@ -1227,7 +1248,7 @@ final class TCPControlBlock {
 
     /// The RFC 6675 §4 IsLost rule on the log: segments sent once, not SACKed, below the DupThresh edge.
     private func markDupThreshLosses() {
-        guard !scoreboard.isEmpty else { return }
+        guard !scoreboard.isEmpty, !rackReorderingSeen else { return }
         let edge = lostEdge()
         for i in 0..<sentLog.count {
             let r = sentLog[i]
@@ -1243,6 +1264,7 @@ final class TCPControlBlock {
     /// tail-loss-probe episode, and entry into fast recovery when something is lost.
     private func afterAckLossDetection(_ seg: TCPIncoming, advanced: Bool, newSackInfo: Bool, now: Instant) {
         if newSackInfo { markDupThreshLosses() }
+        if !scoreboard.isEmpty { probeDeadline = nil }   // SACKed data: RACK has what it needs (RFC 8985 §7.2)
         if rackValid && !sentLog.isEmpty { rackDetectLoss(now: now) }
         if sentLog.isEmpty { rackDeadline = nil }
         processProbeAck(seg, advanced: advanced, newSackInfo: newSackInfo, now: now)
@@ -1299,8 +1321,10 @@ final class TCPControlBlock {
             if sndMax - sndUna <= sendMSS { timeout += 200_000_000 }
             timeout = max(timeout, 10_000_000)
         }
-        let deadline = now.adding(nanoseconds: timeout)
-        if let rto = rtoDeadline, !(deadline < rto) { return }
+        var deadline = now.adding(nanoseconds: timeout)
+        // A probe due after the RTO takes the RTO's place (§7.2): one segment is resent and the RTO restarted,
+        // without collapsing the window; the RTO proper follows if the probe is not answered either.
+        if let rto = rtoDeadline, rto < deadline { deadline = rto }
         probeDeadline = deadline
     }
 
@@ -1374,8 +1398,18 @@ final class TCPControlBlock {
             delayedAckDeadline = nil
             ackNow = true
         }
+        if let d = probeDeadline, d <= now {
+            probeDeadline = nil
+            if !inRecovery && sndUna < sndMax && tlpEndSeq == nil {
+                probeDue = true
+                if let rto = rtoDeadline, rto <= now {
+                    rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds)     // the probe goes first
+                }
+            }
+        }
         if let d = rtoDeadline, d <= now {
             rtoDeadline = nil
+            probeDue = false
             retransmissionTimeout(now: now)
             if state == .closed { return }
         }
@@ -1384,10 +1418,7 @@ final class TCPControlBlock {
             rackDeadline = nil
             if rackDetectLoss(now: now) > 0 && !inRecovery && !(sndUna < recoverSeq) { enterFastRecovery(now: now) }
         }
-        if let d = probeDeadline, d <= now {
-            probeDeadline = nil
-            if !inRecovery && sndUna < sndMax && tlpEndSeq == nil { probeDue = true }
-        }
+
         if let d = persistDeadline, d <= now {
             persistDeadline = nil
             probesUnanswered += 1
@@ -1890,6 +1921,7 @@ final class TCPControlBlock {
             retransmissionTimeout: rtt.retransmissionTimeout, bytesInFlight: max(sndMax - sndUna, 0),
             bytesQueued: sendBuffer?.count ?? 0, bytesReadable: readableBytes, outOfOrderRanges: reassembly.count,
             sackedRanges: scoreboard.count, inFastRecovery: inRecovery, retransmissions: retransmissionCount,
-            timeouts: timeoutCount, fastRecoveries: recoveryCount)
+            timeouts: timeoutCount, fastRecoveries: recoveryCount, tailLossProbes: probeCount,
+            rackLosses: rackLossCount)
     }
 }

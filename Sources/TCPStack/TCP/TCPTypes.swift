@@ -271,6 +271,9 @@ public struct TCPStatistics: Equatable, Sendable {
     public var rackLosses = 0
     /// Retransmission timer expiries of established connections' data.
     public var retransmissionTimeouts = 0
+    /// Retransmissions found unnecessary (the original arrived: RFC 3522 timestamp check); each widens RACK's
+    /// reordering window.
+    public var spuriousRetransmissions = 0
 
     /// All zero.
     public init() {}
