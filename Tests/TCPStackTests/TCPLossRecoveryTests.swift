@@ -184,3 +184,53 @@ struct TCPLossRecoveryTests {
         #expect(try h.engine.info(of: c).timeouts == 2)
     }
 }
+
+@Suite("TCP sent-segment log (RACK's per-segment state)")
+struct TCPSentLogTests {
+    static func at(_ ms: UInt64) -> Instant { Instant(nanoseconds: ms * 1_000_000) }
+
+    @Test("records stay contiguous through appends, partial acknowledgments, splits and retransmissions")
+    func contiguity() {
+        var log = TCPSentLog()
+        log.reserve(16)
+        let s = TCPSeqNumber(4_294_967_000)           // wraps around 2^32 on the way
+        for i in 0..<6 { log.append(start: s + 100 * i, end: s + 100 * (i + 1), at: Self.at(UInt64(i))) }
+        #expect(log.count == 6)
+        var delivered: [Int] = []
+        log.removeBelow(s + 150) { delivered.append($0.start - s) }
+        #expect(delivered == [0])
+        #expect(log[0].start == s + 150 && log[0].end == s + 200)       // trimmed, not removed
+        // A retransmission of [250, 420) splits the records at both ends and marks only what it covers.
+        log.markRetransmitted(from: s + 250, to: s + 420, at: Self.at(50))
+        var edges: [Int] = []
+        for i in 0..<log.count {
+            edges.append(log[i].start - s)
+            if i > 0 { #expect(log[i - 1].end == log[i].start) }
+            let covered = !(log[i].start < s + 250) && !(s + 420 < log[i].end)
+            #expect(log[i].retransmitted == covered)
+            #expect(log[i].sentAt == (covered ? Self.at(50) : log[i].sentAt))
+        }
+        #expect(edges == [150, 200, 250, 300, 400, 420, 500])
+        #expect(log.last?.end == s + 600)
+        // Orders are strictly increasing per transmission; the retransmission is the latest.
+        #expect(log[2].order == log[4].order && log[2].order > log[6].order)
+        log.removeBelow(s + 600) { _ in }
+        #expect(log.isEmpty)
+    }
+
+    @Test("bounded: a full log merges new transmissions into its last record and never grows")
+    func bounded() {
+        var log = TCPSentLog()
+        log.reserve(8)
+        let s = TCPSeqNumber(1000)
+        for i in 0..<20 { log.append(start: s + 10 * i, end: s + 10 * (i + 1), at: Self.at(UInt64(i))) }
+        #expect(log.count == 8)
+        #expect(log.last?.start == s + 70 && log.last?.end == s + 200)
+        #expect(log.last?.sentAt == Self.at(19))
+        // Acknowledging the front makes room again.
+        log.removeBelow(s + 30) { _ in }
+        log.append(start: s + 200, end: s + 210, at: Self.at(30))
+        #expect(log.count == 6)
+        #expect(log.last?.start == s + 200)
+    }
+}
