@@ -30,6 +30,7 @@ let package = Package(
         .executable(name: "NetEcho", targets: ["NetEcho"]),
         .executable(name: "RamFSBench", targets: ["RamFSBench"]),
         .executable(name: "RamFSGuestBench", targets: ["RamFSGuestBench"]),
+        .executable(name: "TCPBench", targets: ["TCPBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -99,6 +100,7 @@ let package = Package(
                           path: "Benchmarks/RamFSBench"),
         .executableTarget(name: "RamFSGuestBench", dependencies: ["Runtime", "RamFS", "RamFSWorkload"],
                           path: "Benchmarks/RamFSGuestBench"),
+        .executableTarget(name: "TCPBench", dependencies: ["TCPStack", "Interfaces"], path: "Benchmarks/TCPBench"),
 
         // Host tool.
         .systemLibrary(

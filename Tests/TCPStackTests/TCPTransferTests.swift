@@ -117,6 +117,9 @@ struct TCPTransferTests {
         #expect(report.received.count == report.expected.count)
         #expect(report.received == report.expected)
         let info = report.clientInfo
+        print("lossy transfer \(congestion) at \(Int(loss * 100)) % loss: \(report.simulatedTime) simulated, "
+              + "\(info?.retransmissions ?? 0) retransmissions, \(info?.timeouts ?? 0) timeouts, "
+              + "\(info?.tailLossProbes ?? 0) loss probes, \(info?.rackLosses ?? 0) RACK losses")
         #expect(info?.congestionControl == (congestion == .cubic ? "cubic" : "newreno"))
         #expect(info?.selectiveAcknowledgments == true && info?.timestamps == true)
         if loss > 0 {
@@ -163,6 +166,24 @@ struct TCPTransferTests {
         #expect((info?.windowScaling ?? false) && (info?.receiveWindowShift ?? 0) == 4)
         // At 10 Mbit/s, 2 MiB takes at least 1.7 s; efficient recovery keeps it within a small multiple.
         #expect(report.simulatedTime < .seconds(12))
+    }
+
+    @Test("RACK-TLP against RFC 6675 alone over the same lossy path: both deliver; durations are printed",
+          arguments: CongestionChoice.allCases)
+    func rackTLPComparison(congestion: CongestionChoice) {
+        for loss in [0.02, 0.05] {
+            var line = "\(congestion) at \(Int(loss * 100)) % loss:"
+            for rack in [false, true] {
+                let report = simulateTransfer(size: Self.megabyte, profile: Self.lossyPath(loss: loss),
+                                              congestion: congestion, seed: 808, configure: { $0.rackTLP = rack })
+                #expect(report.completed)
+                #expect(report.received == report.expected)
+                let info = report.clientInfo
+                line += (rack ? " RACK-TLP " : " RFC 6675 only ") + "\(report.simulatedTime) "
+                    + "(\(info?.timeouts ?? 0) timeouts, \(info?.retransmissions ?? 0) retransmissions);"
+            }
+            print(line)
+        }
     }
 
     @Test("both directions at once at 5 % loss: each side's data arrives byte-exact")

@@ -242,3 +242,46 @@ struct TCPWireTests {
         #expect(TCPSeqNumber(0x8000_0001) < TCPSeqNumber(0))
     }
 }
+
+@Suite("Internet checksum fast path")
+struct TCPChecksumTests {
+    /// The RFC 1071 definition, one big-endian 16-bit word at a time: the reference model.
+    static func reference(_ bytes: [UInt8]) -> UInt16 {
+        var sum: UInt64 = 0
+        var i = 0
+        while i + 1 < bytes.count {
+            sum += UInt64(bytes[i]) << 8 | UInt64(bytes[i + 1])
+            i += 2
+        }
+        if i < bytes.count { sum += UInt64(bytes[i]) << 8 }
+        while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
+        return ~UInt16(sum)
+    }
+
+    @Test("the 8-byte-wide sum equals the word-by-word definition for every length, offset and split (seeded)")
+    func matchesReference() {
+        let random = TestRandom(seed: 1071)
+        for length in Array(0...80) + [1460, 1480, 4096, 65535] {
+            for trial in 0..<4 {
+                // Trial 0: all 0xFF bytes (a carry out of every 64-bit addition); the others: random bytes.
+                let bytes: [UInt8] = trial == 0 ? [UInt8](repeating: 0xff, count: length)
+                    : (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                let expected = Self.reference(bytes)
+                let whole = bytes.withUnsafeBytes { InternetChecksum.of($0) }
+                #expect(whole == expected, "length \(length) trial \(trial)")
+                // Unaligned start: the same bytes one byte into a larger buffer.
+                let shifted = [0x5a] + bytes
+                let unaligned = shifted.withUnsafeBytes { InternetChecksum.of(UnsafeRawBufferPointer(rebasing: $0[1...])) }
+                #expect(unaligned == expected)
+                // Split into two pieces at a random point (odd splits carry a byte into the next piece).
+                let cut = length == 0 ? 0 : Int(random.below(UInt64(length + 1)))
+                var pieces = InternetChecksum()
+                bytes.withUnsafeBytes {
+                    pieces.add(UnsafeRawBufferPointer(rebasing: $0[0..<cut]))
+                    pieces.add(UnsafeRawBufferPointer(rebasing: $0[cut...]))
+                }
+                #expect(pieces.value == expected, "length \(length) split at \(cut)")
+            }
+        }
+    }
+}

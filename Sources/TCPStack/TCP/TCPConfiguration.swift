@@ -33,6 +33,11 @@ public struct TCPConfiguration {
     public var timestamps = true
     /// Offer selective acknowledgments (RFC 2018).
     public var selectiveAcknowledgments = true
+    /// Detect losses with RACK-TLP (RFC 8985) on connections that use SACK: time-based loss detection (which also
+    /// finds lost retransmissions) and tail loss probes, so that such losses are repaired within a few round
+    /// trips instead of waiting for the retransmission timer. Costs a bounded log of the segments in flight per
+    /// connection. When off (or without SACK), loss detection is RFC 6675's DupThresh rule and the RTO.
+    public var rackTLP = true
     /// At most this many out-of-order ranges are held by a receiver, and at most this many SACKed ranges are
     /// tracked by a sender; data that would need more is dropped (and retransmitted by the peer).
     public var maximumOutOfOrderRanges = 32

@@ -137,6 +137,42 @@ final class TCPControlBlock {
     private(set) var scoreboard: TCPRangeSet
     private var lastSent = Instant.zero
 
+    // MARK: RACK-TLP (RFC 8985), with SACK only
+    /// Every range sent and not cumulatively acknowledged, with its send time and loss state (RFC 8985 §5.2).
+    private(set) var sentLog = TCPSentLog()
+    /// The transmission order (`TCPSentSegment.order`) of the most recently sent segment known delivered: RACK's
+    /// (RACK.xmit_ts, RACK.end_seq) pair, as one strict order.
+    private var rackOrder: UInt64 = 0
+    /// Whether anything has been delivered yet (RACK.xmit_ts is meaningful).
+    private var rackValid = false
+    /// RACK.rtt: the RTT of that segment, in nanoseconds.
+    private var rackRTT: Int64 = 0
+    /// RACK.min_RTT: the smallest RTT measured from a segment sent once.
+    private var rackMinRTT: Int64 = .max
+    /// RACK.fack: the highest sequence number delivered so far (for reordering detection, §6.2 step 3).
+    private var rackFack = TCPSeqNumber(0)
+    /// RACK.reordering_seen.
+    private var rackReorderingSeen = false
+    /// RACK.reo_wnd_mult.
+    private var rackReorderWindowMultiplier = 1
+    /// Some record is marked lost and waits for its retransmission.
+    private var lossPending = false
+    /// The RACK reordering timer (§6.2 step 5): when the next not-yet-lost segment's time runs out.
+    private var rackDeadline: Instant?
+    /// The probe timeout (PTO, §7.2).
+    private var probeDeadline: Instant?
+    /// The PTO expired: the next `output` sends a loss probe (§7.3).
+    private var probeDue = false
+    /// Re-evaluate the PTO at the end of the next `output` (new data went out, or SND.UNA advanced).
+    private var probeRearm = false
+    /// TLP.end_seq: SND.MAX when the current loss probe was sent; nil when no probe episode is open (§7.4).
+    private var tlpEndSeq: TCPSeqNumber?
+    /// TLP.is_retrans, and the start of the retransmitted range.
+    private var tlpRetransmitted = false
+    private var tlpStart = TCPSeqNumber(0)
+    /// A D-SACK (RFC 2883) reported the probe's range: the probe was not needed.
+    private var tlpDuplicateReported = false
+
     // MARK: Persist and keepalive
     private var persistBackoffs = 0
     private var probesUnanswered = 0
@@ -155,6 +191,8 @@ final class TCPControlBlock {
     private(set) var retransmissionCount = 0
     private(set) var timeoutCount = 0
     private(set) var recoveryCount = 0
+    private(set) var probeCount = 0
+    private(set) var rackLossCount = 0
 
     // MARK: Creation
 
@@ -198,7 +236,7 @@ final class TCPControlBlock {
         tcb.synPending = true
         tcb.outputRequested = true
         tcb.lastReceived = now
-        tcb.rtoDeadline = now + tcb.rtt.retransmissionTimeout
+        tcb.rtoDeadline = now.adding(nanoseconds: tcb.rtt.rtoNanoseconds)
         return tcb
     }
 
@@ -222,7 +260,7 @@ final class TCPControlBlock {
         tcb.sndMax = iss + 1
         tcb.synPending = true
         tcb.lastReceived = now
-        tcb.rtoDeadline = now + tcb.rtt.retransmissionTimeout
+        tcb.rtoDeadline = now.adding(nanoseconds: tcb.rtt.rtoNanoseconds)
         return tcb
     }
 
@@ -361,6 +399,8 @@ final class TCPControlBlock {
             if let d, earliest == nil || d < earliest! { earliest = d }
         }
         consider(rtoDeadline)
+        consider(rackDeadline)
+        consider(probeDeadline)
         consider(persistDeadline)
         consider(delayedAckDeadline)
         consider(keepaliveDeadline)
@@ -473,6 +513,10 @@ final class TCPControlBlock {
     private func enterClosed() {
         state = .closed
         rtoDeadline = nil
+        rackDeadline = nil
+        probeDeadline = nil
+        probeDue = false
+        sentLog.releaseStorage()
         persistDeadline = nil
         delayedAckDeadline = nil
         keepaliveDeadline = nil
@@ -502,6 +546,11 @@ final class TCPControlBlock {
         cc.start(maximumSegmentSize: sendMSS, now: now)
         recoverSeq = sndUna
         highRxt = sndUna
+        if sackEnabled && shared.configuration.rackTLP && !sentLog.isActive {
+            // Enough records for a send buffer of full segments, twice over (short segments merge when full).
+            sentLog.reserve(min(2 * sendBufferSize / max(sendMSS, 64) + 8, 4096))
+        }
+        rackFack = sndUna
         lastSent = now
         rtoDeadline = nil
         armKeepalive(now: now)
@@ -518,6 +567,10 @@ final class TCPControlBlock {
         sendBuffer = nil          // everything we sent is acknowledged
         if owner == .orphan { shrinkForTimeWait() }
         rtoDeadline = nil
+        rackDeadline = nil
+        probeDeadline = nil
+        probeDue = false
+        sentLog.releaseStorage()
         persistDeadline = nil
         keepaliveDeadline = nil
         finWait2Deadline = nil
@@ -608,7 +661,7 @@ final class TCPControlBlock {
             sndWl2 = sndUna
             synPending = true
             synRetries = 0
-            rtoDeadline = now + rtt.retransmissionTimeout
+            rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds)
             readinessChanged = true
         }
     }
@@ -621,6 +674,9 @@ final class TCPControlBlock {
             rtt.addSample(now.duration(since: sent))   // Karn: only if the SYN was not retransmitted
         }
     }
+
+    /// TS.Recent is invalid after this long without a segment (RFC 7323 §5.5: 24 days).
+    private static let pawsIdleLimitNanoseconds: Int64 = 24 * 24 * 3600 * 1_000_000_000
 
     /// Whether timestamp `a` is earlier than `b` (RFC 7323 §5.2: modulo 2^32).
     private static func tsBefore(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
@@ -636,7 +692,7 @@ final class TCPControlBlock {
         // PAWS (RFC 7323 §5.3 R1-R2), and §3.2: a non-RST segment without timestamps is dropped.
         if timestampsEnabled {
             if let ts = seg.options.timestamp {
-                let recentValid = now.duration(since: tsRecentTime) < .seconds(24 * 24 * 3600)
+                let recentValid = now.nanoseconds(since: tsRecentTime) < Self.pawsIdleLimitNanoseconds
                 if !seg.rst && recentValid && Self.tsBefore(ts.value, tsRecent) {
                     ackNow = true
                     return
@@ -840,11 +896,10 @@ final class TCPControlBlock {
             }
             readinessChanged = true
             segmentsSinceAck += 1
-            let config = shared.configuration
-            if segmentsSinceAck >= config.ackEverySegments || config.delayedAckTimeout <= .zero {
+            if segmentsSinceAck >= shared.configuration.ackEverySegments || shared.delayedAckNanoseconds <= 0 {
                 ackNow = true
             } else if delayedAckDeadline == nil {
-                delayedAckDeadline = now + config.delayedAckTimeout
+                delayedAckDeadline = now.adding(nanoseconds: shared.delayedAckNanoseconds)
             }
         } else {
             // Out of order: store only if the range set can describe it (bounded reassembly).
@@ -891,7 +946,8 @@ final class TCPControlBlock {
         let ack = seg.ack
         let segWindow = Int(seg.window) << Int(sndShift)
         var newSackInfo = false
-        if sndUna < ack {
+        let advanced = sndUna < ack
+        if advanced {
             var acked = ack - sndUna
             let flightBefore = sndMax - sndUna
             var finNowAcked = false
@@ -900,24 +956,34 @@ final class TCPControlBlock {
                 acked -= 1
             }
             sendBuffer?.discard(acked)
+            if sentLog.isActive {
+                let holeStart = sndUna
+                sentLog.removeBelow(ack) { r in
+                    if r.start == holeStart { detectSpuriousRetransmission(r, seg) }
+                    rackDelivered(r, seg, now: now)
+                }
+            }
             sndUna = ack
             if sndNxt < sndUna { sndNxt = sndUna }
             if highRxt < sndUna { highRxt = sndUna }
             if finNowAcked { finAcked = true }
             // RTT measurement: timestamps (RFC 7323 §4.2) or the one timed segment (RFC 6298 §3, Karn).
-            var sample: Duration? = nil
+            var sampleNanoseconds: Int64 = -1
             if timestampsEnabled, let ts = seg.options.timestamp {
                 let ms = Int32(bitPattern: timestampClock(now) &- ts.echoReply)
-                if ms >= 0 && ms < 600_000 { sample = .milliseconds(Int64(ms)) }
+                if ms >= 0 && ms < 600_000 { sampleNanoseconds = Int64(ms) * 1_000_000 }
             } else if let t = timedSeq, !(ack < t) {
-                sample = now.duration(since: timedAt)
+                sampleNanoseconds = now.nanoseconds(since: timedAt)
                 timedSeq = nil
             }
-            if let sample { rtt.addSample(sample) }
+            if sampleNanoseconds >= 0 { rtt.addSample(nanoseconds: sampleNanoseconds) }
+            let sample: Duration? = sampleNanoseconds >= 0 ? .nanoseconds(sampleNanoseconds) : nil
             consecutiveTimeouts = 0
             probesUnanswered = 0
             scoreboard.removeBelow(sndUna)
             newSackInfo = absorbSackBlocks(seg)
+            if newSackInfo { recordSackedSegments(seg, now: now) }
+            probeRearm = true
             if inRecovery {
                 if !(ack < recoverSeq) {
                     // Full acknowledgment: leave fast recovery (RFC 6582 §3.2 step 3).
@@ -939,12 +1005,13 @@ final class TCPControlBlock {
             if sndUna == sndMax {
                 rtoDeadline = nil
             } else if persistDeadline == nil {
-                rtoDeadline = now + rtt.retransmissionTimeout    // RFC 6298 §5.3
+                rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds)    // RFC 6298 §5.3
             }
             if acked > 0 { readinessChanged = true }
         } else {
             probesUnanswered = 0
             newSackInfo = absorbSackBlocks(seg)
+            if newSackInfo { recordSackedSegments(seg, now: now) }
             // A duplicate ACK (RFC 5681 §2), or one that brings new SACK information (RFC 6675 §5).
             let outstanding = sndUna < sndMax
             let pure = seg.payload.isEmpty && !seg.syn && !seg.fin
@@ -965,9 +1032,10 @@ final class TCPControlBlock {
             } else if persistDeadline != nil || opened {
                 persistDeadline = nil
                 persistBackoffs = 0
-                if sndUna < sndMax && rtoDeadline == nil { rtoDeadline = now + rtt.retransmissionTimeout }
+                if sndUna < sndMax && rtoDeadline == nil { rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds) }
             }
         }
+        if sentLog.isActive { afterAckLossDetection(seg, advanced: advanced, newSackInfo: newSackInfo, now: now) }
     }
 
     /// Merges valid SACK blocks into the scoreboard (RFC 2018 §4, RFC 6675 §4): blocks must lie inside
@@ -1014,6 +1082,9 @@ final class TCPControlBlock {
             if !sackEnabled { inflation += sendMSS }     // RFC 6582 §3.2 step 4 (inflate)
             return
         }
+        // Once the path is known to reorder, RACK alone decides what is lost (RFC 8985 §6.2): counting
+        // duplicate ACKs would call reordered segments lost.
+        if sentLog.isActive && rackReorderingSeen { return }
         let lost = sackEnabled && sndUna < lostEdge()
         guard dupAcks >= 3 || lost else { return }
         // RFC 6582 §3.2 step 2: only if the cumulative ACK passed the previous recovery point (so that
@@ -1026,6 +1097,11 @@ final class TCPControlBlock {
                 return
             }
         }
+        enterFastRecovery(now: now)
+    }
+
+    /// Fast retransmit and the start of fast recovery (RFC 5681 §3.2, RFC 6582 §3.2 step 2, RFC 6675 §5 step 4).
+    private func enterFastRecovery(now: Instant) {
         inRecovery = true
         recoveryCount += 1
         recoverSeq = sndMax
@@ -1033,10 +1109,22 @@ final class TCPControlBlock {
         retransmitHead = true
         highRxt = sndUna
         inflation = sackEnabled ? 0 : 3 * sendMSS
+        probeDeadline = nil         // no loss probes during recovery (RFC 8985 §7.2)
+        probeDue = false
     }
 
-    /// RFC 6675 §4 SetPipe: octets not SACKed and not lost, plus octets retransmitted.
+    /// RFC 6675 §4 SetPipe: octets not SACKed and not lost, plus octets retransmitted. With the sent-segment log
+    /// (RACK), each record holds the state of its latest transmission: it is in the pipe unless SACKed or
+    /// declared lost (a retransmitted record counts once, for the retransmission).
     private func pipe() -> Int {
+        if sentLog.isActive {
+            var total = 0
+            for i in 0..<sentLog.count {
+                let r = sentLog[i]
+                if !r.sacked && !r.lost { total += r.length }
+            }
+            return total
+        }
         let unsacked = (sndMax - sndUna) - scoreboard.coveredBytes(from: sndUna, to: sndMax)
         let edge = TCPSeqNumber.earlier(lostEdge(), sndMax)
         var lost = 0
@@ -1045,6 +1133,249 @@ final class TCPControlBlock {
         let rx = TCPSeqNumber.earlier(highRxt, sndMax)
         if sndUna < rx { retransmitted = (rx - sndUna) - scoreboard.coveredBytes(from: sndUna, to: rx) }
         return max(unsacked - lost + retransmitted, 0)
+    }
+
+    // MARK: RACK-TLP (RFC 8985)
+
+    /// RFC 8985 §6.2 step 2 and 3, for one segment just delivered (cumulatively acknowledged or fully SACKed).
+    private func rackDelivered(_ r: TCPSentSegment, _ seg: TCPIncoming, now: Instant) {
+        let rttNanoseconds = now.nanoseconds(since: r.sentAt)
+        if r.retransmitted {
+            // The ACK may be for the original transmission: then it says nothing about the retransmission's
+            // time. With timestamps, TSecr tells which copy was acknowledged; otherwise an RTT below the
+            // minimum betrays the original.
+            if timestampsEnabled, let ts = seg.options.timestamp,
+               Self.tsBefore(ts.echoReply, timestampClock(r.sentAt)) { return }
+            if rttNanoseconds < rackMinRTT { return }
+        } else if rttNanoseconds < rackMinRTT {
+            rackMinRTT = rttNanoseconds
+        }
+        rackRTT = rttNanoseconds
+        if !rackValid || rackOrder < r.order {
+            rackOrder = r.order
+            rackValid = true
+        }
+        if r.end < rackFack {
+            if !r.retransmitted { rackReorderingSeen = true }
+        } else {
+            rackFack = r.end
+        }
+    }
+
+    /// Eifel detection (RFC 3522 §3.2) for RACK's reordering window: when the segment that advanced SND.UNA was
+    /// retransmitted but the ACK echoes a timestamp older than the retransmission, the original arrived after
+    /// all: the network reorders by more than the window, which grows by a quarter of the minimum RTT (RFC 8985
+    /// §6.2 step 4 grows it on D-SACKs the same way).
+    private func detectSpuriousRetransmission(_ r: TCPSentSegment, _ seg: TCPIncoming) {
+        guard r.retransmitted, timestampsEnabled, let ts = seg.options.timestamp,
+              Self.tsBefore(ts.echoReply, timestampClock(r.sentAt)) else { return }
+        rackReorderingSeen = true
+        if rackReorderWindowMultiplier < 16 { rackReorderWindowMultiplier += 1 }
+        shared.statistics.spuriousRetransmissions += 1
+    }
+
+    /// Marks the records the scoreboard now covers entirely as SACKed (they are delivered, for RACK).
+    private func recordSackedSegments(_ seg: TCPIncoming, now: Instant) {
+        let blocks = seg.options.sackBlocks
+        for b in 0..<blocks.count {
+            let block = blocks[b]
+            guard block.start < block.end, sndUna < block.end else { continue }
+            var i = sentLog.index(atOrAfter: TCPSeqNumber.later(block.start, sndUna))
+            while i < sentLog.count {
+                let r = sentLog[i]
+                if !(r.start < block.end) { break }
+                if !r.sacked, let covering = scoreboard.range(containing: r.start), !(covering.end < r.end) {
+                    sentLog[i].sacked = true
+                    sentLog[i].lost = false
+                    rackDelivered(r, seg, now: now)
+                }
+                i += 1
+            }
+        }
+    }
+
+    /// RFC 8985 §6.2 step 4: how long past RACK.rtt a segment sent before the latest delivered one may still be
+    /// merely reordered. Zero during recovery (or with DupThresh segments SACKed) until reordering has been seen;
+    /// otherwise a quarter of the minimum RTT, at most the smoothed RTT.
+    private func rackReorderWindow() -> Int64 {
+        if !rackReorderingSeen {
+            if inRecovery { return 0 }
+            if scoreboard.coveredBytes(from: sndUna, to: sndMax) >= 3 * sendMSS { return 0 }
+        }
+        guard rackMinRTT != .max else { return 0 }
+        var window = Int64(rackReorderWindowMultiplier) * (rackMinRTT / 4)
+        if let srtt = rtt.smoothedRTT, srtt < window { window = srtt }
+        // At least the timestamp granularity (1 ms): RTTs are known no more precisely than that.
+        return max(window, TCPRTTEstimator.granularity)
+    }
+
+    /// RFC 8985 §6.2 step 5: marks lost every segment sent before the latest delivered one whose time (RACK.rtt
+    /// plus the reordering window) has run out; arms the reordering timer for the first one whose time has not.
+    /// Returns the number of segments newly marked lost.
+    @discardableResult
+    private func rackDetectLoss(now: Instant) -> Int {
+        rackDeadline = nil
+        guard rackValid else { return 0 }
+        let reorderWindow = rackReorderWindow()
+        var wait: Int64 = 0
+        var marked = 0
+        for i in 0..<sentLog.count {
+            let r = sentLog[i]
+            if r.sacked || r.lost { continue }
+            if !(r.order < rackOrder) {
+                // Records are in sequence order and, except for retransmissions, in sending order too: after a
+                // segment sent once and later than RACK.xmit_ts, only retransmissions can be earlier.
+                if r.retransmitted { continue }
+                break
+            }
+            let remaining = Int64(clamping: r.sentAt.nanoseconds) &+ rackRTT &+ reorderWindow
+                &- Int64(clamping: now.nanoseconds)
+            if remaining <= 0 {
+                sentLog[i].lost = true
+                marked += 1
+            } else if remaining > wait {
+                wait = remaining
+            }
+        }
+        if wait > 0 { rackDeadline = now.adding(nanoseconds: wait) }
+        if marked > 0 {
+            lossPending = true
+            rackLossCount += marked
+            shared.statistics.rackLosses += marked
+        }
+        return marked
+    }
+
+    /// The RFC 6675 §4 IsLost rule on the log: segments sent once, not SACKed, below the DupThresh edge.
+    private func markDupThreshLosses() {
+        guard !scoreboard.isEmpty, !rackReorderingSeen else { return }
+        let edge = lostEdge()
+        for i in 0..<sentLog.count {
+            let r = sentLog[i]
+            if edge < r.end { break }
+            if !r.sacked && !r.retransmitted && !r.lost {
+                sentLog[i].lost = true
+                lossPending = true
+            }
+        }
+    }
+
+    /// Loss detection after an ACK (RACK-TLP with SACK): the DupThresh rule, RACK's time rule, the end of a
+    /// tail-loss-probe episode, and entry into fast recovery when something is lost.
+    private func afterAckLossDetection(_ seg: TCPIncoming, advanced: Bool, newSackInfo: Bool, now: Instant) {
+        if newSackInfo { markDupThreshLosses() }
+        if !scoreboard.isEmpty { probeDeadline = nil }   // SACKed data: RACK has what it needs (RFC 8985 §7.2)
+        if rackValid && !sentLog.isEmpty { rackDetectLoss(now: now) }
+        if sentLog.isEmpty { rackDeadline = nil }
+        processProbeAck(seg, advanced: advanced, newSackInfo: newSackInfo, now: now)
+        if lossPending && !inRecovery && state.isSynchronized && !(sndUna < recoverSeq) {
+            enterFastRecovery(now: now)
+        }
+    }
+
+    /// RFC 8985 §7.4: whether the loss probe repaired a loss. A probe of new data needs nothing; a retransmitted
+    /// probe that a D-SACK (RFC 2883) reports as duplicate, or that is answered by a pure duplicate ACK, repaired
+    /// nothing; an ACK beyond the probe without either means the probe filled a hole, which calls for the
+    /// congestion response of a fast recovery.
+    private func processProbeAck(_ seg: TCPIncoming, advanced: Bool, newSackInfo: Bool, now: Instant) {
+        guard let end = tlpEndSeq else { return }
+        if tlpRetransmitted, seg.options.sackBlocks.count > 0 {
+            // A D-SACK is a first block below the cumulative ACK, or inside the second block (RFC 2883 §4).
+            let first = seg.options.sackBlocks[0]
+            var duplicate = !(seg.ack < first.end)
+            if !duplicate && seg.options.sackBlocks.count > 1 {
+                let second = seg.options.sackBlocks[1]
+                duplicate = !(first.start < second.start) && !(second.end < first.end)
+            }
+            if duplicate && first.start < end && tlpStart < first.end { tlpDuplicateReported = true }
+        }
+        guard !(seg.ack < end) else { return }
+        if !tlpRetransmitted || tlpDuplicateReported {
+            tlpEndSeq = nil
+        } else if end < seg.ack {
+            tlpEndSeq = nil
+            if !inRecovery {
+                cc.onFastRecoveryEntered(flightSize: sndMax - sndUna, now: now)
+                cc.onFastRecoveryExited(flightSize: sndMax - sndUna, now: now)
+            }
+        } else if !advanced && !newSackInfo {
+            tlpEndSeq = nil
+        }
+    }
+
+    /// RFC 8985 §7.2: (re)arms the probe timeout after new data was sent or SND.UNA advanced, if a probe could
+    /// help: SACK in use, data outstanding, not in recovery, no SACKed data (loss detection has what it needs),
+    /// no probe episode open, and the RTO not due first. PTO = 2·SRTT (plus the worst-case delayed ACK, 200 ms,
+    /// when a single segment is outstanding), at least 10 ms; 1 s before any RTT sample.
+    private func armProbeTimer(now: Instant) {
+        probeDeadline = nil
+        guard sentLog.isActive, !inRecovery, tlpEndSeq == nil, sndUna < sndMax, scoreboard.isEmpty,
+              persistDeadline == nil, sndWnd > 0 else { return }
+        switch state {
+        case .established, .closeWait, .finWait1, .closing, .lastAck: break
+        default: return
+        }
+        var timeout: Int64 = 1_000_000_000
+        if let srtt = rtt.smoothedRTT {
+            timeout = 2 * srtt
+            if sndMax - sndUna <= sendMSS { timeout += 200_000_000 }
+            timeout = max(timeout, 10_000_000)
+        }
+        var deadline = now.adding(nanoseconds: timeout)
+        // A probe due after the RTO takes the RTO's place (§7.2): one segment is resent and the RTO restarted,
+        // without collapsing the window; the RTO proper follows if the probe is not answered either.
+        if let rto = rtoDeadline, rto < deadline { deadline = rto }
+        probeDeadline = deadline
+    }
+
+    /// RFC 8985 §7.3: sends the loss probe: one segment of new data if there is some and the peer's window takes
+    /// it, otherwise a retransmission of the highest segment sent. Then the RTO is restarted.
+    private func sendTailLossProbe(now: Instant, send: IPv4Send) -> Bool {
+        guard sndUna < sndMax else { return true }
+        let room = (sndUna + sndWnd) - sndNxt
+        let limit = segmentPayloadLimit
+        let sentBefore = sndMax
+        var from = sndNxt
+        var to = sndNxt
+        if sndNxt == sndMax && sndNxt < dataEnd && room > 0 {
+            to = sndNxt + min(limit, dataEnd - sndNxt, room)
+            if finQueued && to == finSeq { to = finSeq + 1 }
+        } else {
+            // The last segment sent: the last record, at most one segment's worth (plus the FIN).
+            let finAtEnd = finQueued && finSeq + 1 == sndMax
+            var start = sentLog.last.map { TCPSeqNumber.later($0.start, sndUna) } ?? sndUna
+            let payloadStart = sndMax - limit - (finAtEnd ? 1 : 0)
+            if start < payloadStart { start = payloadStart }
+            if start < sndUna { start = sndUna }
+            from = start
+            to = sndMax
+        }
+        guard from < to else { return true }
+        guard transmit(from: from, to: to, now: now, send: send) else { return false }
+        tlpEndSeq = sndMax
+        tlpRetransmitted = from < sentBefore
+        tlpStart = from
+        tlpDuplicateReported = false
+        rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds)
+        probeCount += 1
+        shared.statistics.tailLossProbes += 1
+        return true
+    }
+
+    /// The first range marked lost and not yet retransmitted: its first unSACKed byte up to one segment, never
+    /// past the record.
+    private func nextLostRange() -> (TCPSeqNumber, TCPSeqNumber)? {
+        for i in 0..<sentLog.count {
+            let r = sentLog[i]
+            guard r.lost && !r.sacked else { continue }
+            guard let from = scoreboard.firstUncovered(from: TCPSeqNumber.later(r.start, sndUna), before: r.end) else {
+                continue
+            }
+            let end = TCPSeqNumber.earlier(segmentEnd(from: from), r.end)
+            if from < end { return (from, end) }
+        }
+        lossPending = false
+        return nil
     }
 
     // MARK: Timers
@@ -1067,11 +1398,27 @@ final class TCPControlBlock {
             delayedAckDeadline = nil
             ackNow = true
         }
+        if let d = probeDeadline, d <= now {
+            probeDeadline = nil
+            if !inRecovery && sndUna < sndMax && tlpEndSeq == nil {
+                probeDue = true
+                if let rto = rtoDeadline, rto <= now {
+                    rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds)     // the probe goes first
+                }
+            }
+        }
         if let d = rtoDeadline, d <= now {
             rtoDeadline = nil
+            probeDue = false
             retransmissionTimeout(now: now)
             if state == .closed { return }
         }
+        if let d = rackDeadline, d <= now {
+            // RFC 8985 §6.3: the reordering window of a segment ran out.
+            rackDeadline = nil
+            if rackDetectLoss(now: now) > 0 && !inRecovery && !(sndUna < recoverSeq) { enterFastRecovery(now: now) }
+        }
+
         if let d = persistDeadline, d <= now {
             persistDeadline = nil
             probesUnanswered += 1
@@ -1110,7 +1457,7 @@ final class TCPControlBlock {
             rtt.backoff()
             synPending = true
             synRetransmitted = true
-            rtoDeadline = now + rtt.retransmissionTimeout
+            rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds)
         case .established, .finWait1, .closing, .closeWait, .lastAck:
             guard sndUna < sndMax else { return }
             consecutiveTimeouts += 1
@@ -1128,10 +1475,20 @@ final class TCPControlBlock {
             recoverSeq = sndMax
             retransmitHead = false
             scoreboard.removeAll()          // the receiver may have reneged (RFC 2018 §8, RFC 6675 §5.1)
+            for i in 0..<sentLog.count {
+                sentLog[i].sacked = false
+                sentLog[i].lost = false
+            }
+            lossPending = false
+            rackDeadline = nil
+            probeDeadline = nil
+            probeDue = false
+            tlpEndSeq = nil
+            shared.statistics.retransmissionTimeouts += 1
             sndNxt = sndUna                 // go back: resend from the first unacknowledged byte
             highRxt = sndUna
             timedSeq = nil
-            rtoDeadline = now + rtt.retransmissionTimeout
+            rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds)
         default:
             break
         }
@@ -1181,10 +1538,19 @@ final class TCPControlBlock {
             guard sendPersistProbe(now: now, send: send) else { return }
             sentAny = true
         }
-        if inRecovery && sackEnabled {
+        if probeDue {
+            guard sendTailLossProbe(now: now, send: send) else { return }
+            probeDue = false
+            sentAny = true
+        }
+        if (inRecovery && sackEnabled) || lossPending {
             guard sendInSackRecovery(now: now, send: send, sentAny: &sentAny) else { return }
         } else {
             guard sendNewData(now: now, send: send, budget: nil, sentAny: &sentAny) else { return }
+        }
+        if probeRearm {
+            probeRearm = false
+            armProbeTimer(now: now)
         }
         // Persist timer (RFC 9293 §3.8.6.1): data waits, nothing is in flight to bring an ACK back.
         let pendingData = sndNxt < dataEnd || (finQueued && !(finSeq < sndNxt))
@@ -1199,18 +1565,26 @@ final class TCPControlBlock {
         }
     }
 
-    /// Whether reading freed enough space that the peer should hear about it (RFC 9293 §3.8.6.2.2: once the
-    /// window can grow by min(buffer/2, MSS); or from a window below one MSS to at least one).
+    /// Whether reading freed enough space that the peer should hear about it at once, in a segment of its own.
+    ///
+    /// While data flows, every ACK already carries the current window, so a separate update is sent only when the
+    /// window the peer knows has fallen to half the buffer or less and the window now available is at least twice
+    /// that (the peer may be about to stall), and the increase is worth announcing (RFC 9293 §3.8.6.2.2 receiver
+    /// SWS avoidance: at least min(buffer/2, MSS)). A window that was zero or below one MSS and can now take a
+    /// full segment always qualifies.
     private func windowUpdateDue() -> Bool {
         switch state {
         case .established, .finWait1, .finWait2: break
         default: return false
         }
         let advertised = max(rcvAdvEdge - rcvNxt, 0)
-        let space = min(receiveSpace, 65535 << Int(rcvShift))
-        let threshold = min(receiveBufferSize / 2, 2 * localMSS)
-        if space - advertised >= threshold { return true }
-        return advertised < localMSS && space >= localMSS && space > advertised
+        let limit = 65535 << Int(rcvShift)
+        let space = min(receiveSpace, limit)
+        guard space > advertised else { return false }
+        if advertised < localMSS && space >= localMSS { return true }
+        let capacity = min(receiveBufferSize, limit)
+        return 2 * advertised <= capacity && space >= 2 * advertised
+            && space - advertised >= min(receiveBufferSize / 2, localMSS)
     }
 
     /// The end of a (re)transmission starting at `seq`: at most one segment, never into a SACKed range, never
@@ -1233,8 +1607,17 @@ final class TCPControlBlock {
             guardCount += 1
             let edge = TCPSeqNumber.earlier(lostEdge(), sndMax)
             let from = TCPSeqNumber.later(highRxt, sndUna)
-            // Rule 1: the first lost, not yet retransmitted hole.
-            if let hole = scoreboard.firstUncovered(from: from, before: edge) {
+            // Rule 1: the first lost, not yet retransmitted hole. With the log, "lost" is what RACK or DupThresh
+            // marked, which includes lost retransmissions (RFC 8985 §6.2).
+            if sentLog.isActive {
+                if let (hole, end) = nextLostRange() {
+                    guard transmit(from: hole, to: end, now: now, send: send) else { return false }
+                    if highRxt < end { highRxt = end }
+                    inPipe += end - hole
+                    sentAny = true
+                    continue
+                }
+            } else if let hole = scoreboard.firstUncovered(from: from, before: edge) {
                 let end = segmentEnd(from: hole)
                 guard transmit(from: hole, to: end, now: now, send: send) else { return false }
                 highRxt = end
@@ -1252,7 +1635,16 @@ final class TCPControlBlock {
                 continue
             }
             // Rule 3: an unSACKed, not yet retransmitted segment below the highest SACKed byte.
-            if let top = scoreboard.highest,
+            if sentLog.isActive {
+                if let top = scoreboard.highest, let hole = firstUnsackedOriginal(before: top) {
+                    let end = segmentEnd(from: hole)
+                    guard transmit(from: hole, to: end, now: now, send: send) else { return false }
+                    if highRxt < end { highRxt = end }
+                    inPipe += end - hole
+                    sentAny = true
+                    continue
+                }
+            } else if let top = scoreboard.highest,
                let hole = scoreboard.firstUncovered(from: from, before: TCPSeqNumber.earlier(top, sndMax)) {
                 let end = segmentEnd(from: hole)
                 guard transmit(from: hole, to: end, now: now, send: send) else { return false }
@@ -1266,14 +1658,27 @@ final class TCPControlBlock {
         return true
     }
 
+    /// RFC 6675 NextSeg rule 3 on the log: the first byte below `top` of a record sent once, neither SACKed nor
+    /// lost.
+    private func firstUnsackedOriginal(before top: TCPSeqNumber) -> TCPSeqNumber? {
+        for i in 0..<sentLog.count {
+            let r = sentLog[i]
+            if !(r.start < top) { return nil }
+            guard !r.sacked && !r.lost && !r.retransmitted else { continue }
+            if let hole = scoreboard.firstUncovered(from: TCPSeqNumber.later(r.start, sndUna),
+                                                    before: TCPSeqNumber.earlier(r.end, top)) { return hole }
+        }
+        return nil
+    }
+
     /// Sends data from SND.NXT (new data, or data being resent after a timeout) within the receive window and
     /// the congestion window (or `budget`), applying Nagle (RFC 9293 §3.7.4) and sender SWS avoidance
     /// (§3.8.6.2.1), and the FIN once all data is out. Returns false if the IPv4 layer refused a segment.
     private func sendNewData(now: Instant, send: IPv4Send, budget: Int?, singleSegment: Bool = false,
                              sentAny: inout Bool) -> Bool {
         // Restart after idle (RFC 5681 §4.1).
-        if sndUna == sndMax && sndNxt < dataEnd && now.duration(since: lastSent) > rtt.retransmissionTimeout
-            && budget == nil {
+        if sndUna == sndMax && sndNxt < dataEnd && budget == nil
+            && now.nanoseconds(since: lastSent) > rtt.rtoNanoseconds {
             cc.onIdleRestart(now: now)
         }
         var iterations = 0
@@ -1300,6 +1705,11 @@ final class TCPControlBlock {
                 let limitedTransmit = (!inRecovery && dupAcks > 0 && dupAcks < 3) ? dupAcks * sendMSS : 0
                 congestionRoom = cc.congestionWindow + inflation + limitedTransmit - flightSize
             }
+            // Never let the congestion window's sub-segment remainder produce a runt: cwnd counts Eff.snd.MSS bytes
+            // while a segment with options carries fewer, so after a timeout (cwnd = one MSS) the remainder of
+            // one segment would otherwise go out as a 12-byte segment of its own. Wait for the ACK instead.
+            let wanted = min(length, receiverRoom)
+            if congestionRoom < wanted && congestionRoom < limit && flightSize > 0 { break }
             length = max(min(length, receiverRoom, congestionRoom), 0)
             let finHere = finQueued && !(finSeq < seq) && seq + length == finSeq
             if length == 0 && !finHere { break }
@@ -1361,6 +1771,15 @@ final class TCPControlBlock {
         shared.statistics.segmentsSent += 1
         let end = from + dataLength + (fin ? 1 : 0)
         let isRetransmission = from < sndMax
+        if sentLog.isActive {
+            if isRetransmission {
+                sentLog.markRetransmitted(from: from, to: TCPSeqNumber.earlier(end, sndMax), at: now)
+                if sndMax < end { sentLog.append(start: sndMax, end: end, at: now) }
+            } else {
+                sentLog.append(start: from, end: end, at: now)
+                probeRearm = true
+            }
+        }
         if isRetransmission {
             retransmissionCount += 1
             shared.statistics.retransmissions += 1
@@ -1371,7 +1790,7 @@ final class TCPControlBlock {
         }
         if !(sndNxt < from) && sndNxt < end { sndNxt = end }
         if sndMax < end { sndMax = end }
-        if rtoDeadline == nil && !isProbe && persistDeadline == nil { rtoDeadline = now + rtt.retransmissionTimeout }
+        if rtoDeadline == nil && !isProbe && persistDeadline == nil { rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds) }
         lastSent = now
         return true
     }
@@ -1462,7 +1881,7 @@ final class TCPControlBlock {
             ackNow = false
         }
         if synSentAt == nil { synSentAt = now }
-        if rtoDeadline == nil { rtoDeadline = now + rtt.retransmissionTimeout }
+        if rtoDeadline == nil { rtoDeadline = now.adding(nanoseconds: rtt.rtoNanoseconds) }
         lastSent = now
         return true
     }
@@ -1502,6 +1921,7 @@ final class TCPControlBlock {
             retransmissionTimeout: rtt.retransmissionTimeout, bytesInFlight: max(sndMax - sndUna, 0),
             bytesQueued: sendBuffer?.count ?? 0, bytesReadable: readableBytes, outOfOrderRanges: reassembly.count,
             sackedRanges: scoreboard.count, inFastRecovery: inRecovery, retransmissions: retransmissionCount,
-            timeouts: timeoutCount, fastRecoveries: recoveryCount)
+            timeouts: timeoutCount, fastRecoveries: recoveryCount, tailLossProbes: probeCount,
+            rackLosses: rackLossCount)
     }
 }

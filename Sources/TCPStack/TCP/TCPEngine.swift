@@ -96,6 +96,11 @@ public final class TCPEngine: IPv4TransportHandler {
     private var slots: [ConnectionSlot] = []
     private var freeSlots: [Int] = []
     private var table: [TCPFourTuple: Int] = [:]
+    /// The last successful `table` lookup (`lastSlot` < 0: none). A bulk transfer's segments all belong to one
+    /// connection, so this skips hashing the four-tuple for almost every segment. Cleared whenever `table`
+    /// changes.
+    private var lastTuple = TCPFourTuple(localAddress: .any, localPort: 0, remoteAddress: .any, remotePort: 0)
+    private var lastSlot = -1
     private var listenerSlots: [ListenerSlot] = []
     private var listenerByPort: [UInt16: Int] = [:]
     private var events: [TCPEvent] = []
@@ -458,7 +463,7 @@ public final class TCPEngine: IPv4TransportHandler {
                                  remoteAddress: source, remotePort: view.sourcePort)
         defer { shared.flushResets(send: send) }
 
-        if let slot = table[tuple], let tcb = slots[slot].tcb {
+        if let slot = demultiplex(tuple), let tcb = slots[slot].tcb {
             if tcb.state == .timeWait && segment.syn && !segment.hasAck && !segment.rst,
                listenerByPort[tuple.localPort] != nil, tcb.acceptsNewIncarnation(segment) {
                 // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN may reopen a connection in TIME-WAIT.
@@ -542,6 +547,16 @@ public final class TCPEngine: IPv4TransportHandler {
     var pendingEvents: Int { events.count - eventHead }
     /// The control block behind an application handle (for tests that check internal invariants).
     func controlBlock(_ handle: TCPConnectionHandle) -> TCPControlBlock? { try? lookup(handle) }
+
+    /// `table[tuple]` through the one-entry cache.
+    @inline(__always)
+    private func demultiplex(_ tuple: TCPFourTuple) -> Int? {
+        if lastSlot >= 0 && lastTuple == tuple { return lastSlot }
+        guard let slot = table[tuple] else { return nil }
+        lastTuple = tuple
+        lastSlot = slot
+        return slot
+    }
 
     private func advanceTime(_ now: Instant) {
         if lastNow < now { lastNow = now }
@@ -651,6 +666,7 @@ public final class TCPEngine: IPv4TransportHandler {
         }
         tcb.slot = slot
         table[tcb.tuple] = slot
+        lastSlot = -1
         liveConnections += 1
         schedule(tcb)
         return slot
@@ -681,6 +697,7 @@ public final class TCPEngine: IPv4TransportHandler {
         let slot = tcb.slot
         guard slot >= 0, slot < slots.count, slots[slot].tcb === tcb else { return }
         if table[tcb.tuple] == slot { table[tcb.tuple] = nil }
+        lastSlot = -1
         if case .listener(let l) = tcb.owner, let listener = listenerSlots[l].listener {
             listener.halfOpen.removeAll { $0 == slot }
             listener.acceptQueue.removeAll { $0 == slot }
@@ -700,6 +717,7 @@ public final class TCPEngine: IPv4TransportHandler {
     private func settle(_ tcb: TCPControlBlock) {
         if tcb.state == .closed {
             if table[tcb.tuple] == tcb.slot { table[tcb.tuple] = nil }
+            lastSlot = -1
             if tcb.owner != .application {
                 release(tcb)
                 return

@@ -194,8 +194,16 @@ public struct TCPOptions: Hashable, Sendable {
     /// Unknown kinds are skipped by their length; End of Option List stops parsing.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(TCPParseError) -> TCPOptions {
         var options = TCPOptions()
-        var i = 0
         let n = bytes.count
+        if n == 0 { return options }
+        // The layout of nearly every segment of a connection with timestamps (RFC 7323 Appendix A): NOP, NOP,
+        // Timestamps. Decoded directly; anything else takes the general loop.
+        if n == 12 && bytes[0] == Kind.noOperation && bytes[1] == Kind.noOperation && bytes[2] == Kind.timestamp
+            && bytes[3] == 10 {
+            options.timestamp = TCPTimestampOption(value: readUInt32(bytes, 4), echoReply: readUInt32(bytes, 8))
+            return options
+        }
+        var i = 0
         while i < n {
             let kind = bytes[i]
             if kind == Kind.endOfList { break }

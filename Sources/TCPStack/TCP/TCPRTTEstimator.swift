@@ -32,7 +32,12 @@ public struct TCPRTTEstimator: Sendable {
     /// Folds in one measurement (RFC 6298 §2.2 for the first, §2.3 with alpha 1/8 and beta 1/4 afterwards),
     /// and recomputes the RTO, which also collapses any backoff.
     public mutating func addSample(_ rtt: Duration) {
-        let r = max(rtt.nanosecondsClamped, 0)
+        addSample(nanoseconds: rtt.nanosecondsClamped)
+    }
+
+    /// `addSample` for a measurement in nanoseconds (negative values count as zero).
+    public mutating func addSample(nanoseconds: Int64) {
+        let r = max(nanoseconds, 0)
         if let srtt = smoothedRTT {
             let delta = srtt > r ? srtt - r : r - srtt
             rttVariance = rttVariance - rttVariance / 4 + delta / 4

@@ -30,7 +30,11 @@ struct TCPPendingReset {
 /// State shared by the engine and all its connections: configuration, counters, the pending-RST queue and the
 /// challenge-ACK rate limiter. Holds no reference to any connection.
 final class TCPShared {
-    var configuration: TCPConfiguration
+    var configuration: TCPConfiguration {
+        didSet { delayedAckNanoseconds = configuration.delayedAckTimeout.nanosecondsClamped }
+    }
+    /// `configuration.delayedAckTimeout` in nanoseconds, read on every in-order data segment.
+    private(set) var delayedAckNanoseconds: Int64
     var statistics = TCPStatistics()
     private(set) var pendingResets: [TCPPendingReset] = []
     static let pendingResetLimit = 64
@@ -39,6 +43,7 @@ final class TCPShared {
 
     init(configuration: TCPConfiguration) {
         self.configuration = configuration
+        delayedAckNanoseconds = configuration.delayedAckTimeout.nanosecondsClamped
         pendingResets.reserveCapacity(Self.pendingResetLimit)
     }
 

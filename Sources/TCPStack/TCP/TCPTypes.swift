@@ -231,6 +231,10 @@ public struct TCPConnectionInfo: Sendable {
     public var timeouts: Int
     /// Fast-recovery episodes so far.
     public var fastRecoveries: Int
+    /// Tail loss probes sent so far (RFC 8985 §7).
+    public var tailLossProbes: Int = 0
+    /// Segments RACK declared lost by time (RFC 8985 §6.2), including lost retransmissions.
+    public var rackLosses: Int = 0
 }
 
 /// Engine-wide counters.
@@ -261,6 +265,15 @@ public struct TCPStatistics: Equatable, Sendable {
     public var sendFailures = 0
     /// TIME-WAIT connections ended early to make room when the connection table was full.
     public var timeWaitEvictions = 0
+    /// Tail loss probes sent (RFC 8985 §7).
+    public var tailLossProbes = 0
+    /// Segments RACK declared lost by time (RFC 8985 §6.2), including lost retransmissions.
+    public var rackLosses = 0
+    /// Retransmission timer expiries of established connections' data.
+    public var retransmissionTimeouts = 0
+    /// Retransmissions found unnecessary (the original arrived: RFC 3522 timestamp check); each widens RACK's
+    /// reordering window.
+    public var spuriousRetransmissions = 0
 
     /// All zero.
     public init() {}

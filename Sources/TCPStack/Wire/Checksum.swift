@@ -21,21 +21,49 @@ public struct InternetChecksum: Sendable {
     }
 
     /// Adds bytes in network order.
+    ///
+    /// The bulk of the run is summed 8 bytes at a time in the machine's own byte order with end-around carry, then
+    /// folded to 16 bits and byte-swapped into network order: the one's complement sum is independent of byte order
+    /// up to that final swap (RFC 1071 §2(B)) and of word width up to the fold (§2(C)). An odd byte left over is
+    /// carried into the next call, so pieces sum as if they were concatenated.
     public mutating func add(_ bytes: UnsafeRawBufferPointer) {
-        var i = 0
         let n = bytes.count
-        if odd && n > 0 {
-            sum &+= UInt64(bytes[0])
+        guard n > 0, let base = bytes.baseAddress else { return }
+        var i = 0
+        if odd {
+            sum &+= UInt64(base.load(as: UInt8.self))
             i = 1
             odd = false
         }
-        // Sum 32-bit big-endian chunks into a 64-bit accumulator: cannot overflow for any realistic length.
-        while i + 4 <= n {
-            let w = UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16 | UInt32(bytes[i + 2]) << 8 | UInt32(bytes[i + 3])
-            sum &+= UInt64(w)
-            i += 4
+        if n - i >= 8 {
+            var acc: UInt64 = 0
+            var carries: UInt64 = 0
+            @inline(__always) func fold(_ w: UInt64) {
+                let (r, o) = acc.addingReportingOverflow(w)
+                acc = r
+                carries &+= o ? 1 : 0
+            }
+            while n - i >= 32 {
+                fold(base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                fold(base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
+                fold(base.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
+                fold(base.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self))
+                i += 32
+            }
+            while n - i >= 8 {
+                fold(base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                i += 8
+            }
+            // End-around carry, then fold 64 -> 16 bits (each step keeps the one's complement sum).
+            let (total, overflow) = acc.addingReportingOverflow(carries)
+            acc = overflow ? total &+ 1 : total      // cannot overflow again: total < carries
+            var s = (acc & 0xffff_ffff) &+ (acc >> 32)
+            s = (s & 0xffff) &+ ((s >> 16) & 0xffff) &+ (s >> 32)
+            s = (s & 0xffff) &+ (s >> 16)
+            s = (s & 0xffff) &+ (s >> 16)
+            sum &+= UInt64(UInt16(bigEndian: UInt16(truncatingIfNeeded: s)))
         }
-        while i + 2 <= n {
+        while n - i >= 2 {
             sum &+= UInt64(bytes[i]) << 8 | UInt64(bytes[i + 1])
             i += 2
         }
