@@ -3,19 +3,15 @@ import Testing
 import TCPStack
 
 // Minimal reproducers of what the libFuzzer targets in Fuzz/ found (see Fuzz/README.md). Each test states the
-// behaviour the code should have; a finding not fixed yet is wrapped in `withKnownIssue`, so the suite passes
-// while the issue exists and reports it once the fix lands (then drop the wrapper).
+// behaviour the code must have and failed to have before the fix; a finding not fixed yet would be wrapped in
+// `withKnownIssue`, so the suite reports the fix when it lands.
 
 /// Found by `tcpstate` and `stack` (their "nothing stays due after a poll" invariant).
 ///
-/// A RST the IPv4 layer refuses stays in the engine's pending-reset queue and is retried on every poll, with
-/// `nextDeadline` pinned at the current instant; refused data output, by contrast, is retried a millisecond
-/// later. While the refusal lasts, a poll loop that sleeps until `nextDeadline` spins. The refusal can last
-/// forever: a RST to a host without a route (static configuration without a gateway, a segment from off the
-/// subnet) is refused on every attempt. And because `TCPShared.flushResets` stops at the first refusal, every
-/// RST queued behind it (to reachable hosts) waits too, until the queue (64) is full and new RSTs are dropped.
-/// A fix: drop (and count) a RST the IPv4 layer refuses, as RSTs are advisory, or retry it no sooner than the
-/// blocked-output retry.
+/// A RST the IPv4 layer refused used to stay in the engine's pending-reset queue and be retried on every poll,
+/// with `nextDeadline` pinned at the current instant: a poll loop that sleeps until `nextDeadline` spun, forever
+/// for a RST to a host without a route, and every RST queued behind it waited too. Now a refused RST is dropped
+/// and counted (`resetsDropped`): RSTs are advisory, the peer's retransmission draws another.
 @Suite("Fuzz regressions: TCP resets refused by the IPv4 layer")
 struct RefusedResetRegressionTests {
     static let local = IPv4Address(10, 0, 0, 1)
@@ -33,7 +29,7 @@ struct RefusedResetRegressionTests {
         return bytes
     }
 
-    @Test("a refused RST leaves the engine due at once, poll after poll")
+    @Test("a refused RST is dropped and counted; the engine is not left due")
     func refusedResetKeepsEngineDue() {
         let engine = TCPEngine(localAddress: Self.local, entropy: SeededEntropy(seed: 1))
         var attempts = 0
@@ -46,17 +42,15 @@ struct RefusedResetRegressionTests {
             engine.receive($0, source: Self.remote, destination: Self.local, now: now, send: refuse)
         }
         #expect(attempts == 1, "the RST for the closed port is attempted at once")
+        #expect(engine.statistics.resetsDropped == 1)
+        #expect(engine.statistics.resetsSent == 0)
+        #expect(engine.nextDeadline == nil, "nothing is left to do")
         engine.poll(now: now, send: refuse)
-        #expect(attempts >= 2, "and again by the poll")
-        #expect(engine.statistics.sendFailures == attempts)
-        withKnownIssue("refused RSTs are retried with nextDeadline == now (busy poll)") {
-            // Expected: like refused data output, a refused RST is retried later (or dropped), not at once.
-            let deadline = try #require(engine.nextDeadline)
-            #expect(deadline > now)
-        }
+        #expect(attempts == 1, "the poll does not retry it")
+        #expect(engine.statistics.sendFailures == 1)
     }
 
-    @Test("a RST without a route makes the whole stack spin and holds back later RSTs")
+    @Test("a RST without a route neither makes the stack spin nor holds back a later RST")
     func unroutableResetSpinsStack() throws {
         let ourMAC = MACAddress(0x02, 0, 0, 0, 0, 1)
         let peerMAC = MACAddress(0x52, 0x54, 0, 0x12, 0x34, 0x56)
@@ -95,15 +89,15 @@ struct RefusedResetRegressionTests {
             now = now + .seconds(1)
             stack.poll(now: now)
         }
-        // Every poll tried the unroutable RST again.
-        #expect(stack.counters.ipv4.sendNoRoute >= noRouteAfterFirstPoll + 10)
+        // The unroutable RST was tried once, not once per poll.
+        #expect(stack.counters.ipv4.sendNoRoute == noRouteAfterFirstPoll)
+        #expect(tcp.statistics.resetsDropped == 1)
         let sent = device.takeTransmitted()
-        withKnownIssue("an unroutable RST pins nextDeadline at now and blocks the RST to the neighbour") {
-            let deadline = try #require(stack.nextDeadline)
-            #expect(deadline > now, "the stack stays due at once, forever")
-            // The neighbour's RST needs an ARP request first; nothing at all was sent for it.
-            #expect(!sent.isEmpty, "the RST (or the ARP request it needs) for 10.0.2.2 never leaves")
-        }
+        if let deadline = stack.nextDeadline { #expect(deadline > now, "the stack is not due at once") }
+        // The neighbour's RST needs an ARP request first, and that request left.
+        let arpRequests = sent.filter { $0.count >= 42 && $0[12] == 0x08 && $0[13] == 0x06 && $0[21] == 1 }
+        #expect(!arpRequests.isEmpty, "the ARP request for 10.0.2.2 leaves")
+        #expect(arpRequests.allSatisfy { Array($0[38..<42]) == [10, 0, 2, 2] })
     }
 }
 
@@ -111,12 +105,13 @@ struct RefusedResetRegressionTests {
 ///
 /// A connection to 127.0.0.1 is accepted by a listener on the loopback address, with our interface address as
 /// the peer. When the interface address then changes (a new DHCP lease, or `setInterface`), the peer address
-/// is no longer ours, so `NetworkStack.transmitIPv4` routes that connection's segments to the network (to
-/// whichever host now answers ARP for the old address), with source 127.0.0.1. RFC 1122 §3.2.1.3 forbids 127/8
-/// outside a host. A fix: refuse (and count) a packet with a 127/8 source whose destination does not loop back.
+/// is no longer ours, and `NetworkStack.transmitIPv4` used to route that connection's segments to the network
+/// (to whichever host answered ARP for the old address) with source 127.0.0.1, which RFC 1122 §3.2.1.3
+/// forbids outside a host. Now a packet with a 127/8 source whose destination does not loop back is refused
+/// and counted as `sendNoRoute`.
 @Suite("Fuzz regressions: loopback source on the wire")
 struct LoopbackSourceRegressionTests {
-    @Test("a loopback connection whose peer address stopped being ours sends from 127.0.0.1 to the wire")
+    @Test("a loopback connection whose peer address stopped being ours sends nothing from 127.0.0.1 to the wire")
     func loopbackSourceLeaks() throws {
         let mac = MACAddress(0x02, 0, 0, 0, 0, 1)
         let device = SimulatedDevice(macAddress: mac)
@@ -167,8 +162,7 @@ struct LoopbackSourceRegressionTests {
         let loopbackSources = device.takeTransmitted().filter { frame in
             frame.count >= 34 && frame[12] == 0x08 && frame[13] == 0x00 && frame[26] == 127
         }
-        withKnownIssue("segments of a loopback connection leave with source 127.0.0.1") {
-            #expect(loopbackSources.isEmpty, "\(loopbackSources.count) frames from 127/8 on the wire")
-        }
+        #expect(loopbackSources.isEmpty, "\(loopbackSources.count) frames from 127/8 on the wire")
+        #expect(stack.counters.ipv4.sendNoRoute >= 1, "the FIN to the old address was refused")
     }
 }

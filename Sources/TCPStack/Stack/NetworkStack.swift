@@ -382,6 +382,13 @@ public final class NetworkStack<Device: NetworkDevice> {
             ownCounters.ipv4.sendTooLong += 1
             return .tooLong(length)
         }
+        let loopsBack = destination.isLoopback || (interface != nil && destination == interface!.address)
+        // RFC 1122 §3.2.1.3: 127/8 must never appear outside a host. A connection that began over loopback
+        // and whose peer address stopped being ours (a new lease, `setInterface`) has nowhere to go.
+        guard loopsBack || !source.isLoopback else {
+            ownCounters.ipv4.sendNoRoute += 1
+            return .noRoute(destination)
+        }
         identification &+= 1
         let header = IPv4Header(source: source, destination: destination, protocolNumber: protocolNumber,
                                 payloadLength: length, timeToLive: timeToLive ?? configuration.defaultTimeToLive,
@@ -389,7 +396,7 @@ public final class NetworkStack<Device: NetworkDevice> {
         let total = IPv4Packet.minimumHeaderLength + length
         // Routing decision: our own address and 127.0.0.0/8 loop back; broadcast and multicast map to group
         // MACs; unicast goes to the destination when on-link, else to the gateway.
-        if destination.isLoopback || (interface != nil && destination == interface!.address) {
+        if loopsBack {
             let queued = loopback.push(length: total) { ip in
                 header.emit(into: ip)
                 fill(NetBytes.slice(ip, IPv4Packet.minimumHeaderLength, total))

@@ -130,7 +130,7 @@ public struct IPv4Counters: Equatable {
     public var loopedBack: UInt64 = 0
     /// Sends refused: payload larger than the MTU allows (no output fragmentation).
     public var sendTooLong: UInt64 = 0
-    /// Sends refused: off-link destination without a gateway.
+    /// Sends refused: off-link destination without a gateway, or a 127/8 source bound for the wire.
     public var sendNoRoute: UInt64 = 0
     /// Sends refused: the interface has no address.
     public var sendNotConfigured: UInt64 = 0

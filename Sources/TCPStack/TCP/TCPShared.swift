@@ -47,16 +47,22 @@ final class TCPShared {
         pendingResets.reserveCapacity(Self.pendingResetLimit)
     }
 
-    /// Queues a RST; silently dropped when the queue is full (RSTs are advisory, the peer recovers by timeout).
+    /// Queues a RST; dropped (and counted) when the queue is full (RSTs are advisory, the peer recovers by
+    /// timeout).
     func queueReset(_ tuple: TCPFourTuple, seq: TCPSeqNumber, ack: TCPSeqNumber?) {
-        guard pendingResets.count < Self.pendingResetLimit else { return }
+        guard pendingResets.count < Self.pendingResetLimit else {
+            statistics.resetsDropped += 1
+            return
+        }
         pendingResets.append(TCPPendingReset(tuple: tuple, seq: seq, ack: ack))
     }
 
-    /// Sends every queued RST that the IPv4 layer accepts; keeps the rest.
+    /// Sends every queued RST and empties the queue. A RST the IPv4 layer refuses is dropped and counted, not
+    /// retried: retrying would keep the engine due at once (a busy poll) for as long as the refusal lasts,
+    /// which is forever for a host without a route, and would hold back the RSTs queued behind it.
+    /// Invariant: the queue is empty when this returns.
     func flushResets(send: IPv4Send) {
         guard !pendingResets.isEmpty else { return }
-        var sent = 0
         for r in pendingResets {
             var header = TCPHeader(sourcePort: r.tuple.localPort, destinationPort: r.tuple.remotePort,
                                    sequenceNumber: r.seq, flags: .rst)
@@ -66,13 +72,13 @@ final class TCPShared {
             }
             guard tcpEmit(header, tuple: r.tuple, send: send) else {
                 statistics.sendFailures += 1
-                break
+                statistics.resetsDropped += 1
+                continue
             }
             statistics.resetsSent += 1
             statistics.segmentsSent += 1
-            sent += 1
         }
-        pendingResets.removeSubrange(0..<sent)
+        pendingResets.removeAll(keepingCapacity: true)
     }
 
     /// Whether another challenge ACK may go out now (RFC 5961 §7: at most `challengeAckLimit` per second).

@@ -249,6 +249,9 @@ public struct TCPStatistics: Equatable, Sendable {
     public var checksumErrors = 0
     /// RSTs sent.
     public var resetsSent = 0
+    /// RSTs the IPv4 layer refused (no route, full transmit queue) or that found the queue full; they are
+    /// dropped, not retried: a RST is advisory (RFC 9293 §3.5.2) and the peer's retransmission draws another.
+    public var resetsDropped = 0
     /// Challenge ACKs sent (RFC 5961).
     public var challengeAcks = 0
     /// Segments retransmitted.
