@@ -311,9 +311,10 @@ public struct ApplicationPackage: Sendable {
     public static let reservedNames: [String] = [
         // swift-unikernel (a unit test checks this list against Package.swift)
         "BootShim", "Interfaces", "Hardware", "Boot", "Memory", "Scheduler", "Virtio", "VirtioNet", "VirtioBlk",
-        "TCPStack", "HTTP", "RamFS", "RuntimeCore", "Runtime", "Services", "HostNetworking", "Hello", "HelloHTTP", "StaticSite", "DeviceCheck",
-        "KernelCheck", "EmbedCheck", "SchedulerCheck", "BlockCheck", "NetEcho", "RamFSWorkload", "RamFSBench",
-        "RamFSGuestBench", "NetBench", "CLibELF", "UnikernelTool", "unikernel",
+        "TCPStack", "HTTP", "RamFS", "RuntimeCore", "Runtime", "Services", "HostNetworking", "Hello", "HelloHTTP",
+        "StaticSite", "DeviceCheck", "KernelCheck", "EmbedCheck", "SchedulerCheck", "BlockCheck", "NetEcho",
+        "RamFSWorkload", "RamFSBench", "TCPBench", "RamFSGuestBench", "NetBench", "CLibELF", "UnikernelTool",
+        "unikernel",
         "InterfacesTests", "HardwareTests", "BootTests", "MemoryTests", "RuntimeTests", "SchedulerTests",
         "UnikernelToolTests", "TCPStackTests", "HTTPTests", "RamFSTests", "VirtioTests", "GuestTests",
         "HostNetworkingTests",
