@@ -50,6 +50,9 @@ let package = Package(
             name: "FuzzSupport",
             dependencies: [
                 "FuzzDriver", .product(name: "Interfaces", package: root), .product(name: "TCPStack", package: root),
+                // TCPStack's blocking sockets use Scheduler, whose thread system the runtime supplies (on the
+                // host: OS threads, `HostThreads.swift`).
+                .product(name: "Runtime", package: root),
             ],
             swiftSettings: [.unsafeFlags(fuzzerFlags)]),
     ] + fuzzTargets.map { target in
