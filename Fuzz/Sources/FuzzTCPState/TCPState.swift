@@ -87,6 +87,9 @@ final class Harness {
     var listener: TCPListenerHandle?
     var now = Instant(nanoseconds: 1_000_000_000_000)
     var tuples: [Ports: TupleModel] = [:]
+    /// Port pairs on which the stranger sent a SYN: a listener may answer it like any other client (SYN-ACK, and
+    /// whatever follows if raw segments complete the handshake). Only well-formedness is checked there.
+    var strangerTuples: Set<Ports> = []
     var handles: [HandleModel] = []
     var congested = false
     var nextPort: UInt16 = 41000
@@ -171,7 +174,10 @@ final class Harness {
                 let payload = UnsafeRawBufferPointer(rebasing: raw[(raw.count - length)...])
                 if destination == remote {
                     learn(header, payload)
+                } else if strangerTuples.contains(Ports(remote: header.destinationPort, local: header.sourcePort)) {
+                    trace("engine to the stranger's connection \(header.sourcePort)->\(header.destinationPort) \(header.flags)")
                 } else {
+                    trace("engine to \(destination) \(header.sourcePort)->\(header.destinationPort) \(header.flags) seq \(header.sequenceNumber) ack \(header.acknowledgmentNumber) len \(length)")
                     require(header.flags.contains(.rst) && length == 0, "to a stranger: only RSTs")
                 }
             }
@@ -528,6 +534,7 @@ func step(_ h: Harness, _ input: inout FuzzInput) {
         if raw.count >= 4 {
             let ports = Ports(remote: UInt16(raw[0]) << 8 | UInt16(raw[1]), local: UInt16(raw[2]) << 8 | UInt16(raw[3]))
             h.tuples[ports, default: TupleModel()].unpredictable = true
+            if source == stranger, raw.count >= 14, raw[13] & 0x12 == 0x02 { h.strangerTuples.insert(ports) }
             if raw.count >= 14, raw[13] & 0x12 == 0x02 {
                 h.tuples[ports]!.peerSYNs.insert(UInt32(raw[4]) << 24 | UInt32(raw[5]) << 16 | UInt32(raw[6]) << 8 | UInt32(raw[7]))
             }
@@ -537,6 +544,7 @@ func step(_ h: Harness, _ input: inout FuzzInput) {
             let sum = raw.withUnsafeBytes { TCPHeader.checksum(of: $0, source: source, destination: destination) }
             raw[16] = UInt8(sum >> 8); raw[17] = UInt8(sum & 0xFF)
         }
+        trace("raw \(raw.count) bytes from \(source) to \(destination): \(raw.prefix(20).map { String($0) })")
         h.receive(raw, source: source, destination: destination)
         h.acceptAll()
     default:
