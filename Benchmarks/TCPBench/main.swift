@@ -86,6 +86,47 @@ func patternChunk() -> [UInt8] {
     (0..<65536).map { UInt8($0 % 251) }
 }
 
+/// The application on both ends: the client keeps its send buffer full until `total` bytes are written, then
+/// shuts down its side; the server reads everything as it arrives, until the end of the stream.
+struct BulkApplication {
+    let total: Int
+    let chunk = patternChunk()
+    var sink = [UInt8](repeating: 0, count: 65536)
+    var sent = 0
+    var received = 0
+    var shut = false
+    var eof = false
+
+    /// One round: write what the client's buffer takes, read what the server has.
+    mutating func step(client: TCPEngine, connection: TCPConnectionHandle, server: TCPEngine,
+                       accepted: TCPConnectionHandle?) {
+        while sent < total {
+            let from = sent % chunk.count
+            let n = min(chunk.count - from, total - sent)
+            let taken = chunk.withUnsafeBytes {
+                try! client.send(connection, UnsafeRawBufferPointer(rebasing: $0[from..<(from + n)]))
+            }
+            if taken == 0 { break }
+            sent += taken
+        }
+        if sent == total && !shut {
+            try! client.shutdown(connection)
+            shut = true
+        }
+        guard let h = accepted else { return }
+        while true {
+            let r = sink.withUnsafeMutableBytes { try! server.receive(h, into: $0) }
+            switch r {
+            case .bytes(let n): received += n
+            case .wouldBlock: return
+            case .endOfStream:
+                eof = true
+                return
+            }
+        }
+    }
+}
+
 func engineRun(bytes total: Int) -> RunResult {
     var config = TCPConfiguration()
     config.minimumRTO = .milliseconds(200)
@@ -100,47 +141,17 @@ func engineRun(bytes total: Int) -> RunResult {
     let listener = try! server.listen(port: 5001, backlog: 1)
     let connection = try! client.connect(to: hostB, port: 5001, now: clock.now)
     var accepted: TCPConnectionHandle?
-    let chunk = patternChunk()
-    var sink = [UInt8](repeating: 0, count: 65536)
-    var sent = 0
-    var received = 0
-    var shut = false
-    var eof = false
+    var app = BulkApplication(total: total)
     let start = ContinuousClock.now
     let simulatedStart = clock.now
     var rounds = 0
-    while !eof && rounds < 50_000_000 {
+    while !app.eof && rounds < 50_000_000 {
         rounds += 1
         let now = clock.now
         toServer.deliver(toServer.count, to: server, now: now, send: serverSend)
         toClient.deliver(toClient.count, to: client, now: now, send: clientSend)
         if accepted == nil { accepted = try! server.accept(listener) }
-        // Application: the client keeps its send buffer full, the server reads everything.
-        while sent < total {
-            let from = sent % chunk.count
-            let n = min(chunk.count - from, total - sent)
-            let taken = chunk.withUnsafeBytes {
-                try! client.send(connection, UnsafeRawBufferPointer(rebasing: $0[from..<(from + n)]))
-            }
-            if taken == 0 { break }
-            sent += taken
-        }
-        if sent == total && !shut {
-            try! client.shutdown(connection)
-            shut = true
-        }
-        if let h = accepted {
-            reading: while true {
-                let r = sink.withUnsafeMutableBytes { try! server.receive(h, into: $0) }
-                switch r {
-                case .bytes(let n): received += n
-                case .wouldBlock: break reading
-                case .endOfStream:
-                    eof = true
-                    break reading
-                }
-            }
-        }
+        app.step(client: client, connection: connection, server: server, accepted: accepted)
         client.poll(now: now, send: clientSend)
         server.poll(now: now, send: serverSend)
         while client.nextEvent() != nil {}
@@ -155,8 +166,8 @@ func engineRun(bytes total: Int) -> RunResult {
         }
     }
     let elapsed = ContinuousClock.now - start
-    precondition(received == total, "received \(received) of \(total)")
-    return RunResult(bytes: received, nanoseconds: wallNanoseconds(elapsed),
+    precondition(app.received == total, "received \(app.received) of \(total)")
+    return RunResult(bytes: app.received, nanoseconds: wallNanoseconds(elapsed),
                      clientSegments: client.statistics.segmentsSent, serverSegments: server.statistics.segmentsSent,
                      retransmissions: client.statistics.retransmissions, simulated: clock.now - simulatedStart)
 }
@@ -180,50 +191,20 @@ func stackRun(bytes total: Int) -> RunResult {
     let listener = try! server.listen(port: 5001, backlog: 1)
     var connection: TCPConnectionHandle?
     var accepted: TCPConnectionHandle?
-    let chunk = patternChunk()
-    var sink = [UInt8](repeating: 0, count: 65536)
-    var sent = 0
-    var received = 0
-    var shut = false
-    var eof = false
+    var app = BulkApplication(total: total)
     let start = ContinuousClock.now
     let simulatedStart = clock.now
     net.run(until: clock.now + .seconds(3600)) {
         if connection == nil { connection = try! client.connect(to: hostB, port: 5001, now: clock.now) }
         if accepted == nil { accepted = try! server.accept(listener) }
-        let c = connection!
-        while sent < total {
-            let from = sent % chunk.count
-            let n = min(chunk.count - from, total - sent)
-            let taken = chunk.withUnsafeBytes {
-                try! client.send(c, UnsafeRawBufferPointer(rebasing: $0[from..<(from + n)]))
-            }
-            if taken == 0 { break }
-            sent += taken
-        }
-        if sent == total && !shut {
-            try! client.shutdown(c)
-            shut = true
-        }
-        if let h = accepted {
-            reading: while true {
-                let r = sink.withUnsafeMutableBytes { try! server.receive(h, into: $0) }
-                switch r {
-                case .bytes(let n): received += n
-                case .wouldBlock: break reading
-                case .endOfStream:
-                    eof = true
-                    break reading
-                }
-            }
-        }
+        app.step(client: client, connection: connection!, server: server, accepted: accepted)
         while client.nextEvent() != nil {}
         while server.nextEvent() != nil {}
-        return eof
+        return app.eof
     }
     let elapsed = ContinuousClock.now - start
-    precondition(received == total, "received \(received) of \(total)")
-    return RunResult(bytes: received, nanoseconds: wallNanoseconds(elapsed),
+    precondition(app.received == total, "received \(app.received) of \(total)")
+    return RunResult(bytes: app.received, nanoseconds: wallNanoseconds(elapsed),
                      clientSegments: client.statistics.segmentsSent, serverSegments: server.statistics.segmentsSent,
                      retransmissions: client.statistics.retransmissions, simulated: clock.now - simulatedStart)
 }
