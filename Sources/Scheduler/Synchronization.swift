@@ -22,7 +22,7 @@ public final class Mutex: Lock {
             }
             precondition(holder != me, "Mutex locked twice by the same thread")
             // unlock() transfers ownership before waking us, so a single wake means we hold it.
-            while owner != me { _ = waiters.wait() }
+            while owner != me { _ = system.block(on: waiters, until: nil) }
         }
     }
 
@@ -61,7 +61,7 @@ public final class Condition {
         let system = ThreadSystem.current
         let reason: WakeReason = system.critical {
             mutex.unlock()
-            return waiters.wait(until: deadline)
+            return system.block(on: waiters, until: deadline)
         }
         mutex.lock()
         return reason
@@ -97,7 +97,7 @@ public final class Semaphore {
                 value -= 1
                 return true
             }
-            let reason = waiters.wait(until: deadline)
+            let reason = system.block(on: waiters, until: deadline)
             if reason == .signalled && handedOver > 0 {
                 handedOver -= 1
                 return true
@@ -143,7 +143,7 @@ public final class Channel<Element> {
     public func send(_ element: Element) -> Bool {
         let system = ThreadSystem.current
         return system.critical {
-            while buffer.count >= capacity && !isClosed { _ = notFull.wait() }
+            while buffer.count >= capacity && !isClosed { _ = system.block(on: notFull, until: nil) }
             guard !isClosed else { return false }
             buffer.append(element)
             system.wakeOne(notEmpty)
@@ -157,7 +157,7 @@ public final class Channel<Element> {
         let system = ThreadSystem.current
         return system.critical {
             while buffer.isEmpty && !isClosed {
-                if notEmpty.wait(until: deadline) == .timedOut && buffer.isEmpty { return nil }
+                if system.block(on: notEmpty, until: deadline) == .timedOut && buffer.isEmpty { return nil }
             }
             guard let element = buffer.popFirst() else { return nil }
             system.wakeOne(notFull)
@@ -208,7 +208,7 @@ public final class Event {
         let system = ThreadSystem.current
         return system.critical {
             while !isSet {
-                if waiters.wait(until: deadline) == .timedOut { break }
+                if system.block(on: waiters, until: deadline) == .timedOut { break }
             }
             let was = isSet
             isSet = false

@@ -67,8 +67,14 @@ public final class ThreadSystem {
     /// The system in use, created on first use by the runtime (the C entry point `unikernel_thread_system`,
     /// defined by the Runtime module with the platform and the policy the application chose). Going through a C
     /// symbol keeps the thread machinery out of images that never use threads.
+    @inline(__always)
     public static var current: ThreadSystem {
         if let s = shared { return s }
+        return createCurrent()
+    }
+
+    @inline(never)
+    private static func createCurrent() -> ThreadSystem {
         let s = Unmanaged<ThreadSystem>.fromOpaque(unikernel_thread_system()).takeRetainedValue()
         shared = s
         return s
@@ -133,6 +139,7 @@ public final class ThreadSystem {
     public var currentID: ThreadID { threads[currentIndex]!.id }
 
     /// The record of `id` if it is still known.
+    @inline(__always)
     private func record(_ id: ThreadID) -> ThreadControlBlock? {
         guard id.index < threads.count, let t = threads[id.index], t.id == id else { return nil }
         return t

@@ -5,8 +5,10 @@ import Testing
 @testable import Scheduler
 
 @Suite struct RingQueueTests {
-    @Test func behavesLikeADeque() {
-        var q = RingQueue<Int>(capacity: 2)
+    /// Capacities that are not powers of two are rounded up (the ring wraps with a mask).
+    @Test(arguments: [0, 1, 2, 3, 5, 64])
+    func behavesLikeADeque(capacity: Int) {
+        var q = RingQueue<Int>(capacity: capacity)
         var model: [Int] = []
         let entropy = SeededEntropy(seed: 3)
         for step in 0..<10_000 {
