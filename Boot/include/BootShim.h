@@ -11,6 +11,12 @@
  *      touching memory it does not own.
  *
  * Invariant: every function here is safe to *compile* everywhere; only Hardware and Boot call into it.
+ *
+ * The helpers are always inlined (Swift would otherwise call each one, and under QEMU's TCG every call and
+ * return costs a translation-block lookup). Inlined, an asm statement is no longer a call the compiler must
+ * treat as reading and writing memory, so every helper that orders against memory (port I/O that notifies a
+ * device after a ring update, cpuid, MSRs, the interrupt flag, the TSC around measured code, pause in a spin
+ * loop) carries a "memory" clobber, making it a compiler barrier.
  */
 #ifndef BOOTSHIM_H
 #define BOOTSHIM_H
@@ -23,12 +29,12 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------- port I/O */
-static inline __attribute__((always_inline)) void shim_outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-static inline __attribute__((always_inline)) void shim_outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
-static inline __attribute__((always_inline)) void shim_outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
-static inline __attribute__((always_inline)) uint8_t shim_inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-static inline __attribute__((always_inline)) uint16_t shim_inw(uint16_t port) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-static inline __attribute__((always_inline)) uint32_t shim_inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline __attribute__((always_inline)) void shim_outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port) : "memory"); }
+static inline __attribute__((always_inline)) void shim_outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port) : "memory"); }
+static inline __attribute__((always_inline)) void shim_outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port) : "memory"); }
+static inline __attribute__((always_inline)) uint8_t shim_inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
+static inline __attribute__((always_inline)) uint16_t shim_inw(uint16_t port) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
+static inline __attribute__((always_inline)) uint32_t shim_inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
 
 /* ---------------------------------------------------------------- MMIO (volatile, no reordering by the compiler) */
 static inline __attribute__((always_inline)) uint8_t shim_mmio_read8(uint64_t a) { return *(volatile uint8_t *)(uintptr_t)a; }
@@ -47,37 +53,37 @@ static inline __attribute__((always_inline)) void shim_compiler_fence(void) { __
 typedef struct { uint32_t eax, ebx, ecx, edx; } shim_cpuid_result;
 static inline __attribute__((always_inline)) shim_cpuid_result shim_cpuid(uint32_t leaf, uint32_t subleaf) {
     shim_cpuid_result r;
-    __asm__ volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf));
+    __asm__ volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf) : "memory");
     return r;
 }
 static inline __attribute__((always_inline)) uint64_t shim_rdtsc(void) {
     uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
     return ((uint64_t)hi << 32) | lo;
 }
 static inline __attribute__((always_inline)) uint64_t shim_rdmsr(uint32_t msr) {
     uint32_t lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
     return ((uint64_t)hi << 32) | lo;
 }
 static inline __attribute__((always_inline)) void shim_wrmsr(uint32_t msr, uint64_t v) {
     __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
 }
-static inline __attribute__((always_inline)) uint64_t shim_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+static inline __attribute__((always_inline)) uint64_t shim_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v) :: "memory"); return v; }
+static inline __attribute__((always_inline)) uint64_t shim_read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v) :: "memory"); return v; }
+static inline __attribute__((always_inline)) uint64_t shim_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v) :: "memory"); return v; }
+static inline __attribute__((always_inline)) uint64_t shim_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v) :: "memory"); return v; }
 static inline __attribute__((always_inline)) void shim_write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" ::"r"(v) : "memory"); }
 static inline __attribute__((always_inline)) void shim_invlpg(uint64_t a) { __asm__ volatile("invlpg (%0)" ::"r"((uintptr_t)a) : "memory"); }
-static inline __attribute__((always_inline)) uint64_t shim_read_rbp(void) { uint64_t v; __asm__ volatile("mov %%rbp, %0" : "=r"(v)); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_rsp(void) { uint64_t v; __asm__ volatile("mov %%rsp, %0" : "=r"(v)); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v)); return v; }
+static inline __attribute__((always_inline)) uint64_t shim_read_rbp(void) { uint64_t v; __asm__ volatile("mov %%rbp, %0" : "=r"(v) :: "memory"); return v; }
+static inline __attribute__((always_inline)) uint64_t shim_read_rsp(void) { uint64_t v; __asm__ volatile("mov %%rsp, %0" : "=r"(v) :: "memory"); return v; }
+static inline __attribute__((always_inline)) uint64_t shim_read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v) :: "memory"); return v; }
 static inline __attribute__((always_inline)) void shim_cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline __attribute__((always_inline)) void shim_sti(void) { __asm__ volatile("sti" ::: "memory"); }
 /* Enables interrupts and halts in one step: an interrupt between the two cannot be lost (sti shadow). */
 static inline __attribute__((always_inline)) void shim_sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
 static inline __attribute__((always_inline)) void shim_hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
-static inline __attribute__((always_inline)) void shim_pause(void) { __asm__ volatile("pause"); }
+static inline __attribute__((always_inline)) void shim_pause(void) { __asm__ volatile("pause" ::: "memory"); }
 /* Unsigned division with the hardware's own behaviour: a zero divisor raises #DE (vector 0). Swift's `/` checks
  * the divisor itself and traps first, so this is how a divide error is produced on purpose (boot tests). */
 static inline __attribute__((always_inline)) uint64_t shim_hardware_divide(uint64_t dividend, uint64_t divisor) {
