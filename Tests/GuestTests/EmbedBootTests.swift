@@ -100,7 +100,7 @@ import UnikernelTool
     @Test(arguments: [QEMUConfiguration.Machine.microvm, .pc])
     func defaultImageWithTheEmptyArchiveBoots(machine: QEMUConfiguration.Machine) throws {
         let run = try Guest.boot("EmbedCheck", machine: machine)
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         #expect(run.lines.contains("EMBEDDED 0 entries, 80 bytes"))
         #expect(run.lines.contains("MOUNTED 0 files, 0 directories, 0 bytes copied, 0 borrowed"))
         #expect(run.lines.contains("TOTAL 0 files 0 bytes"))
@@ -173,7 +173,7 @@ import UnikernelTool
             let scratch = try Scratch()
             let (image, _) = try embedded(tree, in: scratch)
             let run = try lockedBoot(image, machine: machine)
-            #expect(run.status == 0, "\(run.console)")
+            #expect(run.status == 0, "\(run.outcome): \(run.console)")
             let printed = printedFiles(run)
             let expected = try hostDigests(tree.url)
             #expect(printed.mapValues { "\($0.0) \($0.1)" } == expected.mapValues { "\($0.0) \($0.1)" })

@@ -8,7 +8,7 @@ import UnikernelTool
     @Test(arguments: [QEMUConfiguration.Machine.microvm, .pc, .q35])
     func helloPrintsItsArgumentsAndExitsZero(machine: QEMUConfiguration.Machine) throws {
         let run = try Guest.boot("Hello", #"one "two words" unikernel.log=debug"#, machine: machine)
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         #expect(run.lines.contains("Hello from a Swift unikernel!"))
         #expect(run.lines.contains("argument: one"))
         #expect(run.lines.contains("argument: two words"))
@@ -79,7 +79,7 @@ import UnikernelTool
 
     @Test func heapStressEndsWhereItStarted() throws {
         let run = try Guest.boot("KernelCheck", "heapstress 1000000", timeout: 300)
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         #expect(run.console.contains("heap stress: 1000000 operations"))
         #expect(run.console.contains("corrupt blocks 0"))
         #expect(run.console.contains("heap stress: ok"))
@@ -95,14 +95,14 @@ import UnikernelTool
 
     @Test func bumpHeapCanBeChosen() throws {
         let run = try Guest.boot("KernelCheck", "bump")
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         #expect(run.console.contains("bump heap: total 3996000"))
     }
 
     @Test(arguments: [QEMUConfiguration.Machine.microvm, .q35])
     func runtimeServicesAnswer(machine: QEMUConfiguration.Machine) throws {
         let run = try Guest.boot("KernelCheck", "info", machine: machine)
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         #expect(run.console.contains("entropy: hardware true"))
         #expect(run.console.contains("dictionary: 100 entries, key42 = 42"))
         let tsc = run.lines.first { $0.hasPrefix("tsc: ") }.flatMap { UInt64($0.dropFirst(5).split(separator: " ")[0]) }

@@ -7,7 +7,7 @@ import UnikernelTool
     @Test(arguments: [QEMUConfiguration.Machine.microvm, .q35])
     func thousandThreadsPingPongAThousandMessages(machine: QEMUConfiguration.Machine) throws {
         let run = try Guest.boot("SchedulerCheck", "pingpong 1000 1000", machine: machine, memory: 256, timeout: 600)
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         #expect(run.console.contains("pingpong: 1000 threads, 1000 messages each way per pair"))
         #expect(run.console.contains("pingpong: 500/500 pairs with the right total 500500"))
     }
@@ -20,7 +20,7 @@ import UnikernelTool
         var p99s: [Int] = []
         for _ in 0..<3 {
             let run = try Guest.boot("SchedulerCheck", "sleep 50", timeout: 120)
-            #expect(run.status == 0, "\(run.console)")
+            #expect(run.status == 0, "\(run.outcome): \(run.console)")
             #expect(run.console.contains("woke early 0 times"))
             let line = try #require(run.lines.first { $0.hasPrefix("sleep: 200 sleeps") }, "\(run.console)")
             print(line)
@@ -33,7 +33,7 @@ import UnikernelTool
 
     @Test func periodicTimersFireAndStopWhenCancelled() throws {
         let run = try Guest.boot("SchedulerCheck", "timer")
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         let line = try #require(run.lines.first { $0.hasPrefix("timer: periodic fired") })
         let words = line.split(separator: " ")
         let fired = Int(words[3])!
@@ -47,7 +47,7 @@ import UnikernelTool
 
     @Test func aSpinningThreadIsPreemptedUnderTimeSlicing() throws {
         let run = try Guest.boot("SchedulerCheck", "spin-preemptive 200")
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         let line = try #require(run.lines.first { $0.hasPrefix("spin: policy preemptive time slicing") }, "\(run.console)")
         let times = Int(line.components(separatedBy: "the other thread ran ")[1].split(separator: " ")[0])!
         #expect(times > 5, "\(line)")
@@ -55,7 +55,7 @@ import UnikernelTool
 
     @Test func aSpinningThreadKeepsTheCPUUnderCooperativeScheduling() throws {
         let run = try Guest.boot("SchedulerCheck", "spin-cooperative 100")
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         #expect(run.console.contains("spin: policy cooperative round robin; the other thread ran 0 times"))
         #expect(run.console.contains("preemptions 0"))
     }
@@ -77,7 +77,7 @@ import UnikernelTool
 
     @Test func heapReturnsToBaselineAfter100000ThreadCreateJoinCycles() throws {
         let run = try Guest.boot("SchedulerCheck", "churn 100000", timeout: 600)
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         let line = try #require(run.lines.first { $0.hasPrefix("churn: 100000 create/join cycles") }, "\(run.console)")
         let parts = line.components(separatedBy: "heap bytes in use ")[1].split(separator: " ")
         #expect(parts[0] == parts[2].trimmingCharacters(in: .punctuationCharacters), "\(line)")

@@ -124,7 +124,7 @@ func hostSHA256(_ path: String) throws -> String {
             let disk = try files.file("pattern.img", DiskPattern.data(bytes: size, seed: 0xD15C))
             let seed: UInt64 = 1000 + (target.machine.usesPCI ? 10 : 0) + (target.legacy ? 1 : 0)  // differs per machine
             let run = try boot("info pattern=\(seed)", disk: disk, on: target)
-            #expect(run.status == 0, "\(run.console)")
+            #expect(run.status == 0, "\(run.outcome): \(run.console)")
             #expect(run.console.contains("BLOCKCHECK disk blocks=131072 blockSize=512 bytes=67108864"), "\(run.console)")
             #expect(run.console.contains("PATTERN wrote 131072 blocks (67108864 bytes) with seed \(seed)"), "\(run.console)")
             #expect(run.console.contains("PATTERN verified 131072 blocks with seed \(seed)"), "\(run.console)")
@@ -145,7 +145,7 @@ func hostSHA256(_ path: String) throws -> String {
             let disk = try files.file("random.img", seededBytes(size, seed: 0x5EED))
             let expected = try hostSHA256(disk)
             let run = try boot("sha256", disk: disk, on: target)
-            #expect(run.status == 0, "\(run.console)")
+            #expect(run.status == 0, "\(run.outcome): \(run.console)")
             #expect(run.lines.contains("SHA256 \(expected) \(size)"), "host: \(expected)\n\(run.console)")
             #expect(try hostSHA256(disk) == expected, "the guest only read")
         }
@@ -162,7 +162,7 @@ func hostSHA256(_ path: String) throws -> String {
             let disk = try files.file("small.img", seededBytes(size, seed: 0xE1D))
             let expected = try hostSHA256(disk)
             let run = try boot("sha256 pastend sha256", disk: disk, on: target)
-            #expect(run.status == 0, "\(run.console)")
+            #expect(run.status == 0, "\(run.outcome): \(run.console)")
             for line in ["PASTEND read block \(blocks): outOfRange (blocks \(blocks)..<\(blocks + 1) are past the end of the device (\(blocks) blocks))",
                          "PASTEND read blocks \(blocks - 1)..<\(blocks + 1): outOfRange",
                          "PASTEND read block 18446744073709551615: outOfRange",
@@ -188,7 +188,7 @@ func hostSHA256(_ path: String) throws -> String {
             let original: UInt64 = 0xAAAA, seed: UInt64 = 0x1F1F
             let disk = try files.file("inflight.img", DiskPattern.data(bytes: size, seed: original))
             let run = try boot("info inflight=\(seed)", disk: disk, on: target)
-            #expect(run.status == 0, "\(run.console)")
+            #expect(run.status == 0, "\(run.outcome): \(run.console)")
             let async = try #require(run.lines.first { $0.hasPrefix("INFLIGHT async: ") }, "\(run.console)")
             // "INFLIGHT async: 22 writes and 22 reads of 4096 bytes, peak 7 and 7 in flight (limit 7), verified in 4 ms"
             let words = async.split(separator: " ")
@@ -224,7 +224,7 @@ func hostSHA256(_ path: String) throws -> String {
             $0.randomNumberGenerator = true
             $0.legacyVirtio = target.legacy
         }
-        #expect(run.status == 0, "\(run.console)")
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
         let lines = run.lines
         let tapStart = try #require(lines.firstIndex(of: "TAP version 14"), "\(run.console)")
         let results = lines[tapStart...].filter { $0.hasPrefix("ok ") || $0.hasPrefix("not ok ") }
