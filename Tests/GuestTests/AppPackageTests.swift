@@ -177,8 +177,12 @@ struct AppWorkspace {
     }
 
     /// `swift run unikernel build <product>` inside the application; returns the image path (the last line).
+    /// Holds the boot lock: a whole package build keeps both cores busy for minutes, which would spoil the
+    /// timing-sensitive boot tests (sleep lateness, timer periods) running meanwhile.
     func build(_ app: ApplicationPackage) throws -> String {
-        let result = try tool(["build", app.productName, "--quiet"], in: app, timeout: 1500)
+        let result = try Guest.exclusively {
+            try tool(["build", app.productName, "--quiet"], in: app, timeout: 1500)
+        }
         try #require(result.status == 0, "unikernel build failed:\n\(result.output.suffix(4000))")
         let image = try #require(result.output.split(separator: "\n").last.map(String.init))
         try #require(FileManager.default.fileExists(atPath: image), "no image at \(image):\n\(result.output)")
