@@ -150,7 +150,7 @@ public enum Devices {
                     }
                 }
             }
-            var transport = try VirtioGuest.openPCI(function, config: config, map: mapMMIO)
+            let transport = try VirtioGuest.openPCI(function, config: config, map: mapMMIO)
             transport.interruptVectors = vectors
             if vectors != nil { return (transport, true) }
             // No MSI-X: INTx. The firmware wrote the legacy IRQ it routed the pin to into the Interrupt Line
