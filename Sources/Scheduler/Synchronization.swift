@@ -9,6 +9,7 @@ public final class Mutex: Lock {
     private var owner: ThreadID? = nil
     private let waiters = WaitQueue()
 
+    /// An unlocked mutex.
     public init() {}
 
     /// Blocks until the calling thread holds the mutex.
@@ -53,6 +54,7 @@ public final class Mutex: Lock {
 public final class Condition {
     private let waiters = WaitQueue()
 
+    /// A condition variable with no waiters.
     public init() {}
 
     /// Atomically releases `mutex` and waits to be signalled (or until `deadline`), then re-acquires `mutex`.

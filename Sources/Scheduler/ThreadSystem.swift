@@ -50,6 +50,7 @@ public struct ThreadStatistics: Equatable, Sendable {
     public var preemptions: UInt64 = 0
     /// Times the CPU went idle waiting for an interrupt.
     public var idleWaits: UInt64 = 0
+    /// All counters zero.
     public init() {}
 }
 

@@ -14,6 +14,7 @@ public enum ApplicationTemplate: String, CaseIterable, Sendable, CustomStringCon
     /// Answers every HTTP request on port 8080 with `Hello from Unikernel! Path: <path>`.
     case http
 
+    /// The template name as given to `--template`.
     public var description: String { rawValue }
 
     /// The unikernel package's library products the application's target depends on.
@@ -99,8 +100,11 @@ public enum ApplicationTemplate: String, CaseIterable, Sendable, CustomStringCon
 
 /// A semantic version `major.minor.patch` (SemVer 2.0.0 §2), as SwiftPM reads release tags.
 public struct ReleaseVersion: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Incremented for incompatible changes.
     public var major: Int
+    /// Incremented for compatible additions.
     public var minor: Int
+    /// Incremented for fixes.
     public var patch: Int
 
     /// Creates a version from its three numbers.
@@ -122,8 +126,10 @@ public struct ReleaseVersion: Comparable, Hashable, Sendable, CustomStringConver
         self.init(major, minor, patch)
     }
 
+    /// `major.minor.patch`.
     public var description: String { "\(major).\(minor).\(patch)" }
 
+    /// Orders by major, then minor, then patch.
     public static func < (a: ReleaseVersion, b: ReleaseVersion) -> Bool {
         (a.major, a.minor, a.patch) < (b.major, b.minor, b.patch)
     }
@@ -150,7 +156,9 @@ public struct UnikernelDependency: Equatable, Sendable, CustomStringConvertible 
         case branch(String)
     }
 
+    /// Where SwiftPM finds the unikernel package.
     public var location: Location
+    /// What the dependency requires of the resolved version.
     public var requirement: Requirement
 
     /// Creates a dependency.
@@ -198,6 +206,7 @@ public struct UnikernelDependency: Equatable, Sendable, CustomStringConvertible 
         }
     }
 
+    /// The dependency as written in the generated `Package.swift`.
     public var description: String {
         switch (location, requirement) {
         case (.path(let path), _): return "\(path) (local path)"

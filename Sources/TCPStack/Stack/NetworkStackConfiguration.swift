@@ -32,6 +32,7 @@ public struct IPv4InterfaceConfiguration: Equatable, CustomStringConvertible {
         destination == .broadcast || (network.prefixLength < 31 && destination == network.broadcast)
     }
 
+    /// `address/prefix`, then the gateway and DNS servers when there are any.
     public var description: String {
         var text = "\(network)"
         if let gateway { text += " via \(gateway)" }
@@ -227,6 +228,7 @@ public enum NetworkStackError: Error, Equatable, CustomStringConvertible {
     /// The stack implements the protocol itself (ICMP, UDP).
     case reservedProtocol(UInt8)
 
+    /// What went wrong, for logs.
     public var description: String {
         switch self {
         case .protocolInUse(let p): return "IP protocol \(p) already has a handler"

@@ -10,6 +10,7 @@ import Interfaces
 public struct TCPFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
     /// The bits as carried.
     public var rawValue: UInt8
+    /// Flags from their bits as carried in the header.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// No more data from sender.

@@ -134,6 +134,7 @@ public enum TCPEvent: Hashable, Sendable, CustomStringConvertible {
 public struct TCPReadiness: OptionSet, Hashable, Sendable, CustomStringConvertible {
     /// The bits as carried.
     public var rawValue: UInt8
+    /// Readiness from its bits.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// `receive` will not return `.wouldBlock` (data, end of stream, or an error is waiting).

@@ -6,6 +6,7 @@ public struct InternetChecksum: Sendable {
     private var sum: UInt64 = 0
     private var odd = false
 
+    /// An empty sum (the checksum of no bytes).
     public init() {}
 
     /// Adds a 16-bit word (host order value of a network-order field).
