@@ -206,7 +206,7 @@ public struct UnikernelDependency: Equatable, Sendable, CustomStringConvertible 
         }
     }
 
-    /// The dependency as written in the generated `Package.swift`.
+    /// The dependency for people: the URL and its requirement, or the path.
     public var description: String {
         switch (location, requirement) {
         case (.path(let path), _): return "\(path) (local path)"
