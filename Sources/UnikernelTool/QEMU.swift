@@ -124,6 +124,8 @@ public enum GuestOutcome: Equatable, Sendable {
     case qemuFailed(status: Int32)
     /// The run was stopped after the timeout.
     case timedOut
+    /// The tool received this signal (SIGTERM, SIGINT, SIGHUP) and stopped QEMU (`QEMURunner.stopOnSignals`).
+    case interrupted(signal: Int32)
 
     /// Decodes QEMU's exit status: isa-debug-exit makes QEMU exit with `(value << 1) | 1`.
     public static func decode(qemuStatus: Int32, qemuReportedError: Bool) -> GuestOutcome {
@@ -134,13 +136,15 @@ public enum GuestOutcome: Equatable, Sendable {
     }
 
     /// The tool's own exit status for this outcome: the guest's status, 124 for a timeout, 125 for a QEMU
-    /// failure, 126 when the guest stopped without a status.
+    /// failure, 126 when the guest stopped without a status, 128 + the signal when the tool was interrupted (the
+    /// shell's convention).
     public var toolStatus: Int32 {
         switch self {
         case .exited(let s): return s
         case .timedOut: return 124
         case .qemuFailed: return 125
         case .stoppedWithoutStatus: return 126
+        case .interrupted(let signal): return 128 + signal
         }
     }
 }
@@ -152,6 +156,11 @@ public struct QEMURunner {
     public var timeout: Double?
     /// Annotate `0x…` addresses in backtraces with function names (needs the image's symbols).
     public var symbolize = true
+    /// Stop QEMU when this process receives SIGTERM, SIGINT or SIGHUP, then let `run` return. Foundation starts
+    /// QEMU in a session of its own, so a signal to this process (or to its process group: a script stopping
+    /// the tool, Ctrl-C) would otherwise leave QEMU running. The command-line tool sets it; a test process,
+    /// which must keep its own signal handling, does not.
+    public var stopOnSignals = false
 
     public init(configuration: QEMUConfiguration, timeout: Double? = nil) {
         self.configuration = configuration
@@ -199,6 +208,33 @@ public struct QEMURunner {
             FileHandle.standardError.write(data)
         }
         do { try process.run() } catch { throw .commandFailed(qemu, status: -1, output: "\(error)") }
+        var signalSources: [DispatchSourceSignal] = []
+        final class ReceivedSignal: @unchecked Sendable { var number: Int32 = 0 }
+        let received = ReceivedSignal()
+        if stopOnSignals {
+            // A parent may have blocked these (a test runner does); they must reach this process now.
+            var unblock = sigset_t()
+            sigemptyset(&unblock)
+            for number in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&unblock, number) }
+            pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+            for number in [SIGTERM, SIGINT, SIGHUP] {
+                signal(number, SIG_IGN)  // delivered to the dispatch source instead of ending this process
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler {
+                    lock.lock(); if received.number == 0 { received.number = number }; lock.unlock()
+                    guard process.isRunning else { return }
+                    process.terminate()
+                    usleep(500_000)
+                    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                }
+                source.resume()
+                signalSources.append(source)
+            }
+        }
+        defer {
+            for source in signalSources { source.cancel() }
+            if stopOnSignals { for number in [SIGTERM, SIGINT, SIGHUP] { signal(number, SIG_DFL) } }
+        }
 
         var timedOut = false
         if let timeout {
@@ -215,6 +251,8 @@ public struct QEMURunner {
         _ = outDone.wait(timeout: .now() + 2)
         _ = errDone.wait(timeout: .now() + 2)
         if timedOut { return .timedOut }
+        lock.lock(); let signalNumber = received.number; lock.unlock()
+        if signalNumber != 0 { return .interrupted(signal: signalNumber) }
         if process.terminationReason == .uncaughtSignal { return .qemuFailed(status: 128 + process.terminationStatus) }
         lock.lock(); let failed = reportedError.value; lock.unlock()
         return GuestOutcome.decode(qemuStatus: process.terminationStatus, qemuReportedError: failed)

@@ -161,13 +161,17 @@ struct Run: ParsableCommand {
             print(([config.qemu] + config.arguments).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))
         }
         do throws(ToolError) {
-            let outcome = try QEMURunner(configuration: config, timeout: timeout).run()
+            var runner = QEMURunner(configuration: config, timeout: timeout)
+            runner.stopOnSignals = true
+            let outcome = try runner.run()
             switch outcome {
             case .exited: break
             case .timedOut:
                 FileHandle.standardError.write(Data("unikernel: error: \(ToolError.guestTimedOut(seconds: timeout ?? 0))\n".utf8))
             case .qemuFailed(let status):
                 FileHandle.standardError.write(Data("unikernel: error: QEMU failed (status \(status))\n".utf8))
+            case .interrupted(let signal):
+                FileHandle.standardError.write(Data("unikernel: stopped QEMU on signal \(signal)\n".utf8))
             case .stoppedWithoutStatus:
                 FileHandle.standardError.write(Data(
                     "unikernel: error: the guest stopped without reporting a status (triple fault or power-off)\n".utf8))

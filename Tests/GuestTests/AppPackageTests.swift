@@ -293,6 +293,9 @@ final class BoundedProcess: @unchecked Sendable {
     /// Whether the process has not ended yet.
     var isRunning: Bool { process.isRunning }
 
+    /// The process identifier.
+    var pid: Int32 { process.processIdentifier }
+
     /// The exit status, or nil when the process had to be stopped after `timeout` seconds.
     func wait(timeout: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)

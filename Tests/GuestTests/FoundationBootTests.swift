@@ -124,6 +124,36 @@ import UnikernelTool
         #expect(outcome == .timedOut)
     }
 
+    /// `unikernel run` stopped by a signal (a script ending it, Ctrl-C) stops QEMU too and exits with 128 + the
+    /// signal. Foundation starts QEMU in a session of its own, so without this QEMU would outlive the tool.
+    @Test(arguments: [SIGTERM, SIGINT, SIGHUP])
+    func theToolStopsQEMUWhenItIsSignalled(signal: Int32) throws {
+        let tool = Guest.packageRoot.appendingPathComponent(".build/debug/unikernel").path
+        try #require(FileManager.default.isExecutableFile(atPath: tool), "build it: swift build --product unikernel")
+        let image = try Guest.image("KernelCheck")
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("qemu-\(UUID().uuidString).pid")
+        defer { try? FileManager.default.removeItem(at: pidFile) }
+        // --gdb: QEMU waits for a debugger forever, so only the signal can end the run.
+        let run = try BoundedProcess([tool, "run", image, "--gdb", "--gdb-port", "\(46_000 + Int.random(in: 0..<1000))",
+                                      "--qemu-arg", "-pidfile", "--qemu-arg", pidFile.path], in: nil)
+        var qemu: Int32? = nil
+        let deadline = Date().addingTimeInterval(60)
+        while qemu == nil && run.isRunning && Date() < deadline {
+            if let text = try? String(contentsOf: pidFile, encoding: .utf8) {
+                qemu = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            if qemu == nil { usleep(50_000) }
+        }
+        let pid = try #require(qemu, "QEMU wrote no pid file:\n\(run.output)")
+        defer { kill(pid, SIGKILL) }
+        kill(run.pid, signal)
+        let status = run.wait(timeout: 20)
+        #expect(status == 128 + signal, "\(run.output)")
+        #expect(run.output.contains("stopped QEMU on signal \(signal)"), "\(run.output)")
+        usleep(200_000)
+        #expect(kill(pid, 0) != 0, "QEMU (pid \(pid)) outlived the tool")
+    }
+
     @Test func gdbStopsAtMainAndPrintsABacktrace() throws {
         guard let gdb = Shell.which("gdb") else {
             Issue.record("gdb is not installed (the test script installs it)")
