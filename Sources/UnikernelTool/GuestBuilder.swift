@@ -115,17 +115,18 @@ public struct GuestBuilder {
     /// Runs `swift package <arguments>` in the guest scratch path and parses its JSON output.
     private func packageJSON(_ arguments: [String], what: String) throws(ToolError) -> [String: Any] {
         // The guest scratch path has its own lock, so this works while a host build or `swift test` holds .build.
-        let (status, output) = try Shell.capture([toolchain.swiftDriver.path, "package", "--scratch-path",
-                                                  scratchPath.path] + arguments, in: packageDirectory)
-        guard status == 0 else { throw .commandFailed(what, status: status, output: output) }
-        // Standard error is merged in: SwiftPM may print resolution progress ("Fetching ...", "Computing version
-        // ...") before the JSON object, which starts on a line of its own, and warnings after it.
+        // Standard error apart: SwiftPM prints resolution progress ("Fetching ...") and "Another instance of
+        // SwiftPM is already running ..." there, at any moment, and only the JSON object goes to standard output.
+        let (status, output, errors) = try Shell.captureSeparately(
+            [toolchain.swiftDriver.path, "package", "--scratch-path", scratchPath.path] + arguments,
+            in: packageDirectory)
+        guard status == 0 else { throw .commandFailed(what, status: status, output: errors + output) }
         let start = output.hasPrefix("{")
             ? output.startIndex : output.range(of: "\n{").map { output.index(after: $0.lowerBound) }
         guard let start, let end = output.lastIndex(of: "}"), start < end,
               let object = try? JSONSerialization.jsonObject(with: Data(output[start...end].utf8)) as? [String: Any]
         else {
-            throw .commandFailed(what, status: status, output: output)
+            throw .commandFailed(what, status: status, output: errors + output)
         }
         return object
     }

@@ -115,6 +115,31 @@ public enum Shell {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Runs a command and returns its exit status, standard output and standard error, kept apart (for output a
+    /// program parses, which diagnostics printed meanwhile must not interleave with).
+    public static func captureSeparately(_ arguments: [String], in directory: URL? = nil) throws(ToolError)
+        -> (status: Int32, output: String, errors: String) {
+        guard let executable = which(arguments[0]) else { throw .fileNotFound(arguments[0]) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = Array(arguments.dropFirst())
+        if let directory { process.currentDirectoryURL = directory }
+        let outPipe = Pipe(), errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        do { try process.run() } catch { throw .commandFailed(arguments.joined(separator: " "), status: -1, output: "\(error)") }
+        // Both pipes are drained at once, so a child filling one of them never blocks on it.
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errors = Box()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { errors.data = errPipe.fileHandleForReading.readDataToEndOfFile() }
+        let output = outPipe.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self),
+                String(decoding: errors.data, as: UTF8.self))
+    }
+
     /// Runs a command with inherited standard streams and returns its exit status.
     public static func run(_ arguments: [String], in directory: URL? = nil) throws(ToolError) -> Int32 {
         guard let executable = which(arguments[0]) else { throw .fileNotFound(arguments[0]) }
