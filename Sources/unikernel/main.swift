@@ -71,7 +71,8 @@ struct Run: ParsableCommand {
         abstract: "Boot an image in QEMU with the serial console on stdout; exits with the guest's status.",
         discussion: """
             Exit status: the guest's own status (0 for success); 124 if --timeout expired; 125 if QEMU or the tool \
-            failed; 126 if the guest stopped without reporting a status (e.g. a triple fault).
+            failed; 126 if the guest stopped without reporting a status (e.g. a triple fault); 128 + N if the tool \
+            got signal N (SIGTERM, SIGINT and SIGHUP stop QEMU first).
             The default accelerator is tcg (works everywhere). Pass --accel kvm on a host with a hardware hypervisor.
             """)
 
