@@ -48,9 +48,16 @@ final class BackgroundProcess {
     private let pipe = Pipe()
 
     /// Starts `arguments` (first: the program, looked up on PATH by `ip netns exec`) inside `namespace`.
-    init(in namespace: NetworkNamespace, _ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = namespace.command(arguments)
+    convenience init(in namespace: NetworkNamespace, _ arguments: [String], environment: [String: String] = [:]) throws {
+        try self.init(executable: URL(fileURLWithPath: "/usr/bin/env"), namespace.command(arguments),
+                      environment: environment)
+    }
+
+    /// Starts `executable` with `arguments`, this process's environment plus `environment`, and its standard
+    /// output and error collected in `output`.
+    init(executable: URL, _ arguments: [String], environment: [String: String]) throws {
+        process.executableURL = executable
+        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
@@ -111,30 +118,18 @@ final class BackgroundProcess {
 /// so the main namespace is untouched. It ends when its standard input closes (`stop()`), or after
 /// `TAPNET_LIFETIME` seconds at most.
 final class StackProcess {
-    let child: Process
-    let output = LockedText()
-    private let input = Pipe()
-    private let pipe = Pipe()
+    private let process: BackgroundProcess
+    /// What the child wrote to standard output and error.
+    var output: LockedText { process.output }
 
     init(role: String, namespace: NetworkNamespace, lifetime: Int = 60, environment: [String: String] = [:]) throws {
-        child = Process()
-        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        child.arguments = ["--testing-library", "swift-testing", "--filter", "stackProcessEntryPoint"]
-        var env = ProcessInfo.processInfo.environment
+        var env = environment
         env["TAPNET_ROLE"] = role
         env["TAPNET_NAMESPACE"] = namespace.name
         env["TAPNET_LIFETIME"] = String(lifetime)
-        for (k, v) in environment { env[k] = v }
-        child.environment = env
-        child.standardInput = input
-        child.standardOutput = pipe
-        child.standardError = pipe
-        let output = self.output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.append(data) }
-        }
-        try child.run()
+        process = try BackgroundProcess(
+            executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(),
+            ["--testing-library", "swift-testing", "--filter", "stackProcessEntryPoint"], environment: env)
     }
 
     /// Lines the child reported (`TAPNET <text>`), without the prefix.
@@ -151,7 +146,7 @@ final class StackProcess {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let line = reports.first(where: { $0.hasPrefix(prefix) }) { return line }
-            if !child.isRunning {
+            if !process.process.isRunning {
                 Thread.sleep(forTimeInterval: 0.1)
                 return reports.first { $0.hasPrefix(prefix) }
             }
@@ -161,26 +156,12 @@ final class StackProcess {
     }
 
     /// Waits up to `seconds` for the child to finish by itself; returns its status, or nil if it still runs.
-    func waitForExit(seconds: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while child.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if child.isRunning { return nil }
-        Thread.sleep(forTimeInterval: 0.05)
-        return child.terminationStatus
-    }
+    func waitForExit(seconds: Double) -> Int32? { process.waitForExit(seconds: seconds) }
 
     /// Closes the child's standard input (it exits at once), waits for it (SIGKILL after `seconds`), returns its
     /// status.
     @discardableResult
-    func stop(seconds: Double = 10) -> Int32 {
-        try? input.fileHandleForWriting.close()
-        if waitForExit(seconds: seconds) == nil {
-            kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
-        }
-        pipe.fileHandleForReading.readabilityHandler = nil
-        return child.terminationStatus
-    }
+    func stop(seconds: Double = 10) -> Int32 { process.stop(seconds: seconds) }
 }
 
 /// Parses `name=value` lines (the `/stats` answer) into a dictionary of integers.
