@@ -293,41 +293,8 @@ public struct EmbeddedArchive: RandomAccessCollection {
             if length > maxNameLength { return .componentTooLong(bytes: length, limit: maxNameLength) }
             start = end + 1
         }
-        if !isValidUTF8(path) { return .invalidUTF8 }
+        if !UTF8Validation.isWellFormed(path) { return .invalidUTF8 }
         return nil
-    }
-
-    /// Whether `bytes` is well-formed UTF-8 (RFC 3629 §4: no overlong forms, no surrogates, nothing above U+10FFFF).
-    public static func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            let b = bytes[i]
-            if b < 0x80 { i += 1; continue }
-            var need = 0
-            var low: UInt8 = 0x80
-            var high: UInt8 = 0xBF
-            switch b {
-            case 0xC2...0xDF: need = 1
-            case 0xE0: need = 2; low = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: need = 2
-            case 0xED: need = 2; high = 0x9F
-            case 0xF0: need = 3; low = 0x90
-            case 0xF1...0xF3: need = 3
-            case 0xF4: need = 3; high = 0x8F
-            default: return false
-            }
-            guard n - i > need else { return false }
-            let second = bytes[i + 1]
-            guard second >= low, second <= high else { return false }
-            var k = 2
-            while k <= need {
-                guard bytes[i + k] & 0xC0 == 0x80 else { return false }
-                k += 1
-            }
-            i += need + 1
-        }
-        return true
     }
 
     // MARK: Private helpers (callers have checked the bounds)

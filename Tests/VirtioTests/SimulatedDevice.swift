@@ -604,7 +604,7 @@ final class SimBlkModel: SimDeviceModel {
             if !inRange || failing || data.contains(where: { !$0.writable }) { status = 1; break }
             var offset = start
             for s in data {
-                _ = disk.withUnsafeBytes { d in
+                disk.withUnsafeBytes { d in
                     hostPointer(s.address).copyMemory(from: d.baseAddress! + offset, byteCount: s.length)
                 }
                 offset += s.length
@@ -614,7 +614,7 @@ final class SimBlkModel: SimDeviceModel {
             if !inRange || failing || readOnly || data.contains(where: { $0.writable }) { status = 1; break }
             var offset = start
             for s in data {
-                _ = disk.withUnsafeMutableBytes { d in
+                disk.withUnsafeMutableBytes { d in
                     (d.baseAddress! + offset).copyMemory(from: hostPointer(s.address), byteCount: s.length)
                 }
                 offset += s.length
