@@ -195,8 +195,19 @@ public final class VirtioBlk: BlockDevice {
 
     /// Brings up the virtio-blk device behind `transport` (§3.1.1, §5.2.5): negotiates features, reads the
     /// configuration, creates the request queue, and sets DRIVER_OK.
-    public init(transport: any VirtioTransport, memory: any DMAMemory, configuration: Configuration = Configuration(),
-                waiter: any BlockRequestWaiter = SpinWaiter(), lock: any Lock = NoLock()) throws(VirtioError) {
+    ///
+    /// A convenience initializer on purpose: a public designated initializer is an entry of the class's vtable,
+    /// and Embedded Swift emits the metadata of every class a module uses into that module's single `.data`
+    /// section, so the driver would be linked into every image whose runtime merely mentions `VirtioBlk`
+    /// (HelloHTTP, which has no disk, carried it). Through this initializer it is linked only where it is called.
+    public convenience init(transport: any VirtioTransport, memory: any DMAMemory,
+                            configuration: Configuration = Configuration(),
+                            waiter: any BlockRequestWaiter = SpinWaiter(), lock: any Lock = NoLock()) throws(VirtioError) {
+        try self.init(bringingUp: transport, memory: memory, configuration: configuration, waiter: waiter, lock: lock)
+    }
+
+    private init(bringingUp transport: any VirtioTransport, memory: any DMAMemory, configuration: Configuration,
+                 waiter: any BlockRequestWaiter, lock: any Lock) throws(VirtioError) {
         var supported: VirtioFeatures = [.blkSizeMax, .blkSegMax, .blkReadOnly, .blkBlockSize, .blkFlush]
         if configuration.useEventIndex { supported.insert(.eventIndex) }
         if configuration.usePackedRing { supported.insert(.ringPacked) }
