@@ -35,8 +35,7 @@ public enum HTTPBytes: ExpressibleByStringLiteral, Sendable {
         case .bytes(let b):
             return b.withUnsafeBytes(body)
         case .string(let s):
-            if let r = s.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return r }
-            return Array(s.utf8).withUnsafeBytes(body)
+            return s.withUTF8Bytes(body)
         }
     }
 }

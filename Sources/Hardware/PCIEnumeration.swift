@@ -1,3 +1,5 @@
+import Interfaces
+
 /// What enumeration learned about one PCI function from its configuration header.
 public struct PCIFunction: Hashable, Sendable, CustomStringConvertible {
     /// Where the function lives.
@@ -118,7 +120,7 @@ public enum PCIEnumerator {
                 for b in bridges where !scanned[Int(b)] { pending.append(b) }
             }
         }
-        found.sort { $0.address < $1.address }
+        found.insertionSort { $0.address < $1.address }  // a few dozen functions at most
         return found
     }
 

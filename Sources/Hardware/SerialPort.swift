@@ -1,3 +1,5 @@
+import Interfaces
+
 /// A 16550-compatible UART (COM1 at I/O port 0x3f8 on every PC-compatible machine QEMU, Firecracker and Cloud
 /// Hypervisor emulate), driven by polling: output never depends on interrupts, so it works in a fault handler.
 ///
@@ -39,7 +41,7 @@ public struct SerialPort: Sendable {
 
     /// Sends the UTF-8 bytes of `text`.
     public func write(_ text: String) {
-        for b in text.utf8 { write(b) }
+        text.withUTF8Bytes { for b in $0 { write(b) } }
     }
 
     /// Sends `value` as `0x`-prefixed hexadecimal with exactly `digits` digits (leading zeros kept).

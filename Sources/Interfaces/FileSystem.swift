@@ -159,11 +159,7 @@ public struct FilePath: Hashable, Sendable, ExpressibleByStringLiteral, CustomSt
     /// Calls `body` with the path's UTF-8 bytes, valid only during the call. Does not allocate for native strings.
     @inline(__always)
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        if let result = string.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
-            return result
-        }
-        let copy = Array(string.utf8)
-        return copy.withUnsafeBytes { body($0) }
+        string.withUTF8Bytes(body)
     }
 
     /// Byte-wise equality of the UTF-8 representations.

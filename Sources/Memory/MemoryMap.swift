@@ -42,7 +42,7 @@ public struct MemoryMap: Equatable {
     /// overlaps any non-usable one, the non-usable kind wins.
     public init(regions: [MemoryRegion]) {
         var sorted = regions.filter { $0.length > 0 }
-        insertionSort(&sorted) { $0.start < $1.start }
+        sorted.insertionSort { $0.start < $1.start }
         self.regions = sorted
     }
 
@@ -84,7 +84,7 @@ public struct MemoryMap: Equatable {
                 if start < end { result.append(start..<end) }
             }
         }
-        insertionSort(&result) { $0.lowerBound < $1.lowerBound }
+        result.insertionSort { $0.lowerBound < $1.lowerBound }
         // Merge ranges that touch or overlap (two usable regions may be reported adjacent or overlapping).
         var merged: [Range<UInt64>] = []
         for r in result {
@@ -95,20 +95,5 @@ public struct MemoryMap: Equatable {
             }
         }
         return merged
-    }
-}
-
-/// Sorts a short array in place, stably. Memory maps hold a few dozen entries at most, and this keeps the
-/// standard library's merge sort (several KiB of code per element type) out of small images.
-func insertionSort<T>(_ items: inout [T], by less: (T, T) -> Bool) {
-    guard items.count > 1 else { return }
-    for i in 1..<items.count {
-        let item = items[i]
-        var j = i
-        while j > 0 && less(item, items[j - 1]) {
-            items[j] = items[j - 1]
-            j -= 1
-        }
-        items[j] = item
     }
 }

@@ -1,3 +1,5 @@
+import Interfaces
+
 /// Splits the kernel command line into words and separates the runtime's own options from the application's.
 ///
 /// Words are separated by spaces, tabs or newlines; double quotes group a word containing spaces (`"a b"` is one
@@ -52,12 +54,7 @@ public struct CommandLineParser {
 
     /// Whether `bytes` are exactly the UTF-8 of `text`.
     static func equal(_ bytes: [UInt8], _ text: String) -> Bool {
-        var i = 0
-        for c in text.utf8 {
-            if i >= bytes.count || bytes[i] != c { return false }
-            i += 1
-        }
-        return i == bytes.count
+        bytes.withUnsafeBytes { text.utf8Equals($0) }
     }
 
     /// Splits a command line into words (quotes and escapes as described on the type).

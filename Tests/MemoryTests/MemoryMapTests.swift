@@ -45,12 +45,6 @@ import Testing
     @Test func emptyWhenEverythingIsExcluded() {
         #expect(qemuMap.usableRanges(excluding: [0..<UInt64.max]).isEmpty)
     }
-
-    @Test func insertionSortIsStable() {
-        var items = [(3, "a"), (1, "b"), (3, "c"), (2, "d"), (1, "e")]
-        insertionSort(&items) { $0.0 < $1.0 }
-        #expect(items.map(\.1) == ["b", "e", "d", "a", "c"])
-    }
 }
 
 @Suite struct FrameAllocatorTests {

@@ -182,6 +182,32 @@ private func parse<T>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws 
     }
 }
 
+@Suite struct IPv4AddressTextTests {
+    @Test func parsesDottedQuads() {
+        #expect(IPv4Address("10.0.2.15") == IPv4Address(10, 0, 2, 15))
+        #expect(IPv4Address("0.0.0.0") == .any)
+        #expect(IPv4Address("255.255.255.255") == .broadcast)
+        #expect(IPv4Address("192.168.100.001") == IPv4Address(192, 168, 100, 1))
+    }
+
+    @Test func rejectsEverythingElse() {
+        for text in ["", "1.2.3", "1.2.3.4.5", "256.0.0.1", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4 ", "a.b.c.d",
+                     "1.2.3.1000", "-1.2.3.4", "1.2.3.４"] {
+            #expect(IPv4Address(text) == nil, "\(text)")
+        }
+    }
+
+    @Test func describesAsDottedQuadsAndRoundTrips() {
+        #expect(IPv4Address(10, 0, 2, 15).description == "10.0.2.15")
+        #expect(IPv4Address.any.description == "0.0.0.0")
+        #expect(IPv4Address.broadcast.description == "255.255.255.255")
+        #expect(IPv4Address(1, 20, 100, 9).description == "1.20.100.9")
+        for value: UInt32 in [0x0102_0304, 0xC0A8_0A64, 0x7F00_0001, 0x0A09_6300] {
+            #expect(IPv4Address(IPv4Address(value).description) == IPv4Address(value))
+        }
+    }
+}
+
 @Suite struct ICMPWireTests {
     let echo = S.bytes("0800a279123400076162636465666768696a6b6c6d6e6f70")
 

@@ -22,20 +22,24 @@ public struct DNSName: Equatable, CustomStringConvertible {
         var out: [UInt8] = [0]
         var labelStart = 0
         var sawAny = false
-        for b in text.utf8 {
-            if b == UInt8(ascii: ".") {
-                guard out.count - 1 > labelStart else { throw .malformedName }
-                out[labelStart] = UInt8(out.count - 1 - labelStart)
-                labelStart = out.count
-                out.append(0)
-                sawAny = false
-            } else {
-                out.append(b)
-                sawAny = true
-                guard out.count - 1 - labelStart <= DNSName.maximumLabelLength,
-                      out.count + 1 <= DNSName.maximumLength else { throw .malformedName }
+        let wellFormed = text.withUTF8Bytes { bytes -> Bool in
+            for b in bytes {
+                if b == UInt8(ascii: ".") {
+                    guard out.count - 1 > labelStart else { return false }
+                    out[labelStart] = UInt8(out.count - 1 - labelStart)
+                    labelStart = out.count
+                    out.append(0)
+                    sawAny = false
+                } else {
+                    out.append(b)
+                    sawAny = true
+                    guard out.count - 1 - labelStart <= DNSName.maximumLabelLength,
+                          out.count + 1 <= DNSName.maximumLength else { return false }
+                }
             }
+            return true
         }
+        guard wellFormed else { throw .malformedName }
         if sawAny {
             out[labelStart] = UInt8(out.count - 1 - labelStart)
             out.append(0)

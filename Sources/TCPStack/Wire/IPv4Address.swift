@@ -1,3 +1,5 @@
+import Interfaces
+
 /// An IPv4 address, stored in host order (`10.0.2.15` is `0x0A00_020F`).
 public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The address as a 32-bit number, first octet most significant.
@@ -13,15 +15,23 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
 
     /// Parses dotted-quad text (`"192.168.1.10"`); nil if it is not four decimal octets.
     public init?(_ text: String) {
-        var parts: [UInt32] = []
+        guard let value = text.withUTF8Bytes({ IPv4Address.parseDottedQuad($0) }) else { return nil }
+        self.value = value
+    }
+
+    /// Four decimal octets of one to three digits each, separated by dots, as a host-order value.
+    static func parseDottedQuad(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+        var value: UInt32 = 0
         var current: UInt32 = 0
         var digits = 0
-        for b in text.utf8 {
+        var dots = 0
+        for b in bytes {
             if b == UInt8(ascii: ".") {
-                guard digits > 0, parts.count < 3 else { return nil }
-                parts.append(current)
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | current
                 current = 0
                 digits = 0
+                dots += 1
             } else if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") {
                 current = current * 10 + UInt32(b - UInt8(ascii: "0"))
                 digits += 1
@@ -30,9 +40,8 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
                 return nil
             }
         }
-        guard digits > 0, parts.count == 3 else { return nil }
-        parts.append(current)
-        value = parts[0] << 24 | parts[1] << 16 | parts[2] << 8 | parts[3]
+        guard digits > 0, dots == 3 else { return nil }
+        return value << 8 | current
     }
 
     /// Reads a network-order address from `bytes` at `offset` (the caller has checked the length).
@@ -62,7 +71,17 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
     public static func < (a: IPv4Address, b: IPv4Address) -> Bool { a.value < b.value }
 
     public var description: String {
-        "\(value >> 24).\((value >> 16) & 0xff).\((value >> 8) & 0xff).\(value & 0xff)"
+        // Written as bytes into one small buffer (string interpolation would emit a string append per part).
+        var text: [UInt8] = []
+        text.reserveCapacity(15)
+        for shift in stride(from: 24, through: 0, by: -8) {
+            let octet = UInt8(truncatingIfNeeded: value >> UInt32(shift))
+            if octet >= 100 { text.append(0x30 + octet / 100) }
+            if octet >= 10 { text.append(0x30 + octet / 10 % 10) }
+            text.append(0x30 + octet % 10)
+            if shift > 0 { text.append(UInt8(ascii: ".")) }
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 

@@ -1,0 +1,46 @@
+/// Small-code versions of standard-library operations, for code that runs in guest images.
+///
+/// In Embedded Swift every generic standard-library algorithm is specialized into the image for each element type
+/// it is used with, and iterating a `String`'s `utf8` view inlines the view's index machinery (about 300 bytes of
+/// code per loop, plus the UTF-16 and foreign-string paths it can reach). These helpers do the same work with
+/// less code; they are not faster, and are meant for short inputs.
+
+extension String {
+    /// Calls `body` with the string's UTF-8 bytes, valid only during the call, without allocating (native Swift
+    /// strings, all strings in a guest image, store contiguous UTF-8).
+    @inline(__always)
+    public func withUTF8Bytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if let result = utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
+            return result
+        }
+        // A bridged (foreign) string, possible only in hosted builds: make a native copy.
+        var copy = self
+        copy.makeContiguousUTF8()
+        return copy.utf8.withContiguousStorageIfAvailable { body(UnsafeRawBufferPointer($0)) }!
+    }
+
+    /// Whether the string's UTF-8 bytes equal `bytes`.
+    public func utf8Equals(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        withUTF8Bytes { own in
+            own.count == bytes.count && (own.count == 0 || own.elementsEqual(bytes))
+        }
+    }
+}
+
+extension Array {
+    /// Sorts the array in place, stably, by insertion: quadratic, for arrays of a few dozen elements (memory-map
+    /// entries, PCI functions), where it keeps the standard library's merge sort (about 2 KB of code per element
+    /// type) out of the image.
+    public mutating func insertionSort(by less: (Element, Element) -> Bool) {
+        guard count > 1 else { return }
+        for i in 1..<count {
+            let item = self[i]
+            var j = i
+            while j > 0 && less(item, self[j - 1]) {
+                self[j] = self[j - 1]
+                j -= 1
+            }
+            self[j] = item
+        }
+    }
+}
