@@ -27,7 +27,10 @@ extension DMAMemory {
 public final class HeapDMAMemory: DMAMemory {
     /// Bytes currently allocated through this object.
     public private(set) var bytesInUse = 0
-    private var sizes: [UInt: Int] = [:]
+    /// Live allocations and their sizes. A list, not a dictionary: drivers allocate a few hundred buffers once
+    /// and free them only when a device stops, and a dictionary would add its specialization (about 2 KB of code)
+    /// to every image.
+    private var allocations: [(address: UInt, size: Int)] = []
 
     /// Creates an allocator.
     public init() {}
@@ -37,14 +40,21 @@ public final class HeapDMAMemory: DMAMemory {
         guard byteCount > 0, alignment > 0, alignment & (alignment - 1) == 0 else { return nil }
         let pointer = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: alignment)
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
-        sizes[UInt(bitPattern: pointer)] = byteCount
+        allocations.append((UInt(bitPattern: pointer), byteCount))
         bytesInUse += byteCount
         return pointer
     }
 
     /// See `DMAMemory`.
     public func deallocate(_ pointer: UnsafeMutableRawPointer) {
-        if let size = sizes.removeValue(forKey: UInt(bitPattern: pointer)) { bytesInUse -= size }
+        let address = UInt(bitPattern: pointer)
+        // Newest first: a driver that fails while starting frees what it just allocated.
+        var index = allocations.count - 1
+        while index >= 0 && allocations[index].address != address { index -= 1 }
+        if index >= 0 {
+            bytesInUse -= allocations[index].size
+            allocations.remove(at: index)
+        }
         pointer.deallocate()
     }
 }

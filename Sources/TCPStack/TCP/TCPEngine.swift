@@ -102,7 +102,6 @@ public final class TCPEngine: IPv4TransportHandler {
     private var lastTuple = TCPFourTuple(localAddress: .any, localPort: 0, remoteAddress: .any, remotePort: 0)
     private var lastSlot = -1
     private var listenerSlots: [ListenerSlot] = []
-    private var listenerByPort: [UInt16: Int] = [:]
     private var events: [TCPEvent] = []
     private var eventHead = 0
     /// Connections' earliest deadlines, as a binary min-heap. Entries go stale when a connection's deadline
@@ -152,7 +151,7 @@ public final class TCPEngine: IPv4TransportHandler {
     /// clients retry later.
     public func listen(port: UInt16, backlog: Int,
                        options: TCPConnectionOptions = TCPConnectionOptions()) throws(TCPError) -> TCPListenerHandle {
-        guard listenerByPort[port] == nil else { throw .addressInUse }
+        guard listenerIndex(port: port) == nil else { throw .addressInUse }
         let listener = Listener(port: port, backlog: max(backlog, 1), options: options)
         let index: Int
         if let free = listenerSlots.firstIndex(where: { $0.listener == nil }) {
@@ -162,8 +161,14 @@ public final class TCPEngine: IPv4TransportHandler {
             index = listenerSlots.count
             listenerSlots.append(ListenerSlot(listener: listener, generation: 1))
         }
-        listenerByPort[port] = index
         return TCPListenerHandle(index: UInt32(index), generation: listenerSlots[index].generation)
+    }
+
+    /// The slot of the listener on `port`. A linear scan: a server listens on a handful of ports, and a table
+    /// keyed by port would add a dictionary specialization (about 2 KB of code) to every image.
+    private func listenerIndex(port: UInt16) -> Int? {
+        for index in listenerSlots.indices where listenerSlots[index].listener?.port == port { return index }
+        return nil
     }
 
     /// Takes the oldest established connection from the listener's queue, or nil if there is none yet. Data may
@@ -188,7 +193,6 @@ public final class TCPEngine: IPv4TransportHandler {
                 release(tcb)
             }
         }
-        listenerByPort[listener.port] = nil
         listenerSlots[Int(handle.index)].listener = nil
         listenerSlots[Int(handle.index)].generation &+= 1
     }
@@ -243,7 +247,7 @@ public final class TCPEngine: IPv4TransportHandler {
         for i in 0..<count {
             let port = range.lowerBound + UInt16((offset &+ portCounter &+ i) % count)
             let tuple = TCPFourTuple(localAddress: local, localPort: port, remoteAddress: remote, remotePort: remotePort)
-            if table[tuple] == nil && listenerByPort[port] == nil {
+            if table[tuple] == nil && listenerIndex(port: port) == nil {
                 portCounter &+= i + 1
                 return port
             }
@@ -465,7 +469,7 @@ public final class TCPEngine: IPv4TransportHandler {
 
         if let slot = demultiplex(tuple), let tcb = slots[slot].tcb {
             if tcb.state == .timeWait && segment.syn && !segment.hasAck && !segment.rst,
-               listenerByPort[tuple.localPort] != nil, tcb.acceptsNewIncarnation(segment) {
+               listenerIndex(port: tuple.localPort) != nil, tcb.acceptsNewIncarnation(segment) {
                 // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN may reopen a connection in TIME-WAIT.
                 tcb.owner = .orphan
                 release(tcb)
@@ -482,7 +486,7 @@ public final class TCPEngine: IPv4TransportHandler {
                 return
             }
         }
-        if let index = listenerByPort[tuple.localPort], let listener = listenerSlots[index].listener {
+        if let index = listenerIndex(port: tuple.localPort), let listener = listenerSlots[index].listener {
             listenerInput(segment, tuple: tuple, listener: listener, index: index, now: now, send: send)
             return
         }
