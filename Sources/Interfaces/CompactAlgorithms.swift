@@ -22,7 +22,9 @@ extension String {
     /// Whether the string's UTF-8 bytes equal `bytes`.
     public func utf8Equals(_ bytes: UnsafeRawBufferPointer) -> Bool {
         withUTF8Bytes { own in
-            own.count == bytes.count && (own.count == 0 || own.elementsEqual(bytes))
+            guard own.count == bytes.count else { return false }
+            for i in 0..<own.count where own[i] != bytes[i] { return false }
+            return true
         }
     }
 }
