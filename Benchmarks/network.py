@@ -33,6 +33,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "Scripts"))
+from netns import Namespace, run  # noqa: E402  (shared with Scripts/reliability.py)
 GUEST_IP, HOST_IP, PREFIX = "10.77.0.2", "10.77.0.1", 24
 GREETING = "Hello from Unikernel! Path: "
 PERIOD, CHUNK = 251, 251 * 256
@@ -47,14 +49,6 @@ def bench(name, value, unit):
     say(f"BENCH {name} {value:.2f} {unit}" if isinstance(value, float) else f"BENCH {name} {value} {unit}")
 
 
-def run(command, check=True, timeout=600, **kwargs):
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                            **kwargs)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): {result.stdout.strip()[-800:]}")
-    return result
-
-
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -63,47 +57,20 @@ def free_port():
     return port
 
 
-class Namespace:
-    """A network namespace with one TAP (host side HOST_IP/24); everything that talks to the guest runs inside."""
-    counter = 0
-    live = []
-
-    def __init__(self):
-        Namespace.counter += 1
-        self.name = f"netbench-{os.getpid()}-{Namespace.counter}"
-        run(["ip", "netns", "add", self.name])
-        Namespace.live.append(self)
-        run(["ip", "-n", self.name, "link", "set", "lo", "up"])
-        run(["ip", "-n", self.name, "tuntap", "add", "dev", "tap0", "mode", "tap"])
-        run(["ip", "-n", self.name, "address", "add", f"{HOST_IP}/{PREFIX}", "dev", "tap0"])
-        run(["ip", "-n", self.name, "link", "set", "tap0", "up"])
-
-    def command(self, arguments):
-        return ["ip", "netns", "exec", self.name] + arguments
-
-    def destroy(self):
-        if self not in Namespace.live:
-            return
-        for pid in run(["ip", "netns", "pids", self.name], check=False).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        for _ in range(50):
-            if not run(["ip", "netns", "pids", self.name], check=False).stdout.split():
-                break
-            time.sleep(0.1)
-        run(["ip", "netns", "delete", self.name], check=False)
-        Namespace.live.remove(self)
-
-
 class Backend:
     """Where a guest's network goes and how clients reach a guest port."""
 
     def __init__(self, kind):
         self.kind = kind
-        self.namespace = Namespace() if kind == "tap" else None
+        self.namespace = self.tap_namespace() if kind == "tap" else None
         self.forwards = {}
+
+    @staticmethod
+    def tap_namespace():
+        """A namespace holding tap0 (HOST_IP/24), for the guest's TAP backend and its clients."""
+        namespace = Namespace("netbench")
+        namespace.add_tap("tap0", address=f"{HOST_IP}/{PREFIX}")
+        return namespace
 
     def wrap(self, command):
         """A client command line, run where it can reach the guest."""
@@ -169,15 +136,15 @@ class Guest:
         self.logfile.close()
         namespace = self.backend.namespace
         if namespace:  # QEMU must have let go of the TAP before the next guest attaches to it
-            for _ in range(100):
-                pids = run(["ip", "netns", "pids", namespace.name], check=False).stdout.split()
+            for attempt in range(100):
+                pids = namespace.pids()
                 if not pids:
                     break
-                if _ == 50:
+                if attempt == 50:
                     for pid in pids:
                         try:
-                            os.kill(int(pid), signal.SIGKILL)
-                        except (ProcessLookupError, ValueError):
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
                             pass
                 time.sleep(0.1)
 
@@ -439,8 +406,7 @@ def main():
         if "memory" in parts:
             b.minimum_memory()
     finally:
-        for namespace in list(Namespace.live):
-            namespace.destroy()
+        Namespace.destroy_all()
     return 0
 
 

@@ -46,6 +46,9 @@ import sys
 import threading
 import time
 
+import netns  # shared with Benchmarks/network.py
+from netns import SetupError, run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THIS = os.path.abspath(__file__)
 GUEST_IP = "10.77.0.2"
@@ -442,43 +445,11 @@ def concurrent_main(args):
 # The orchestrator (main namespace): namespaces, QEMU, and the helpers above run inside the namespace.
 # ---------------------------------------------------------------------------------------------------------------
 
-class SetupError(Exception):
-    pass
-
-
-def run(command, check=True, timeout=120, **kwargs):
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                            **kwargs)
-    if check and result.returncode != 0:
-        raise SetupError(f"{' '.join(command)} failed ({result.returncode}): {result.stdout.strip()}")
-    return result
-
-
-class Namespace:
-    counter = 0
-    live = []
+class Namespace(netns.Namespace):
+    """A namespace that can also run this script's helper modes."""
 
     def __init__(self):
-        Namespace.counter += 1
-        self.name = f"rel-{os.getpid()}-{Namespace.counter}"
-        run(["ip", "netns", "add", self.name])
-        Namespace.live.append(self)
-        self.ip(["link", "set", "lo", "up"])
-
-    def ip(self, arguments):
-        return run(["ip", "-n", self.name] + arguments)
-
-    def command(self, arguments):
-        return ["ip", "netns", "exec", self.name] + arguments
-
-    def add_tap(self, name, address=None, arp=True):
-        self.ip(["tuntap", "add", "dev", name, "mode", "tap"])
-        run(self.command(["sysctl", "-q", "-w", f"net.ipv6.conf.{name}.disable_ipv6=1"]), check=False)
-        if address:
-            self.ip(["address", "add", address, "dev", name])
-        if not arp:
-            self.ip(["link", "set", name, "arp", "off"])
-        self.ip(["link", "set", name, "up"])
+        super().__init__("rel")
 
     def helper(self, mode, arguments, timeout):
         """Runs this script's `mode` inside the namespace; returns its JSON result."""
@@ -491,22 +462,6 @@ class Namespace:
         if result.returncode != 0 or not lines:
             raise SetupError(f"{mode} failed ({result.returncode}): {result.stdout.strip()[-500:]}")
         return json.loads(lines[-1])
-
-    def destroy(self):
-        if self not in Namespace.live:
-            return
-        pids = run(["ip", "netns", "pids", self.name], check=False).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        for _ in range(50):
-            if not run(["ip", "netns", "pids", self.name], check=False).stdout.split():
-                break
-            time.sleep(0.1)
-        run(["ip", "netns", "delete", self.name], check=False)
-        Namespace.live.remove(self)
 
 
 class Guest:
@@ -696,7 +651,7 @@ def figure_flood(args, namespace, figures):
             f"connections, dropped {dropped:,} SYNs, could not send {failures:,} segments (transmit queue full), held "
             f"{after['tcp_connections']} connections afterwards; during the flood {during['ok']} of {during['tries']} real GETs "
             f"answered" + (f" (median {latency * 1000:.0f} ms)" if latency is not None else "") +
-            f"; afterwards a real GET was answered "
+            "; afterwards a real GET was answered "
             + (f"in {result['after']['seconds'] * 1000:.0f} ms" if result["after"]["ok"]
                else f"NOT: {result['after']['error']}")
             + f"; guest alive: {'yes' if namespace.guest.alive() else 'NO'}")
@@ -813,8 +768,7 @@ def main():
         log("# interrupted")
         return 130
     finally:
-        for namespace in list(Namespace.live):
-            namespace.destroy()
+        Namespace.destroy_all()
 
 
 if __name__ == "__main__":
