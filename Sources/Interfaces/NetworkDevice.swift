@@ -93,4 +93,19 @@ public protocol NetworkDevice: AnyObject {
     /// Calls `fill` with a transmit buffer of exactly `length` bytes (at most `mtu + 14`) and queues the frame
     /// it wrote. Returns false, without calling `fill`, when no transmit buffer is free.
     func transmit(length: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Bool
+    /// Starts a batch of work (a stack's poll: the frames it receives, the buffers that go back to the device, the
+    /// frames it sends): until the matching `endBatch()` the device may hold back what tells the hardware that
+    /// buffers are waiting (for virtio, queue notifications, a VM exit each) and must deliver it at `endBatch()`.
+    /// Frames are received and sent in order either way. Batches nest; only the outermost end flushes. The default
+    /// does nothing (every notification goes out at once).
+    func beginBatch()
+    /// Ends a batch started with `beginBatch()`, handing the device everything queued during it.
+    func endBatch()
+}
+
+extension NetworkDevice {
+    /// See `NetworkDevice.beginBatch()`: devices without deferred notification need nothing.
+    public func beginBatch() {}
+    /// See `NetworkDevice.endBatch()`.
+    public func endBatch() {}
 }

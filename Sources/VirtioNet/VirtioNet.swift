@@ -133,6 +133,11 @@ public final class VirtioNet: NetworkDevice {
     private let transmitBufferSize: Int
     private let transmitBufferCount: Int
     private var freeTransmitBuffers: [UInt16]
+    /// Open `beginBatch()` calls, and which queues had buffers published during them (their notifications wait for
+    /// the outermost `endBatch()`).
+    private var batchDepth = 0
+    private var receiveNotificationPending = false
+    private var transmitNotificationPending = false
     private let reassembly: UnsafeMutableRawPointer?
     private let maximumFrame: Int
     private let splitHeader: Bool
@@ -360,6 +365,32 @@ public final class VirtioNet: NetworkDevice {
         transmit(length: length, checksumOffload: nil, fill)
     }
 
+    /// Holds back queue notifications until `endBatch()`: a stack that handles a burst of received frames kicks
+    /// the device once for the buffers it gives back and once for the frames it sends (ACKs, responses), instead
+    /// of once per frame. Each kick is a trapped MMIO or port write that waits for the hypervisor's device model;
+    /// under QEMU TCG it also competes for the big QEMU lock with the thread that delivers received frames. With
+    /// EVENT_IDX, QEMU's virtio-net moves `avail_event` to the current index after every frame it receives, so an
+    /// unbatched driver kicked the receive queue for nearly every frame. Virtio 1.2 §2.7.13.4 lets a driver batch
+    /// notifications, and `shouldNotify` covers every chain published since it was last asked. The receive queue
+    /// keeps `receiveBufferCount` buffers posted, so holding its kick for one poll does not starve the device.
+    public func beginBatch() { batchDepth += 1 }
+
+    /// Ends the batch; the outermost end notifies each queue that had buffers published during it, if the device
+    /// asked for it.
+    public func endBatch() {
+        guard batchDepth > 0 else { return }
+        batchDepth -= 1
+        guard batchDepth == 0 else { return }
+        if receiveNotificationPending {
+            receiveNotificationPending = false
+            if receiveQueue.shouldNotify() { transport.notify(queue: Self.receiveQueueIndex) }
+        }
+        if transmitNotificationPending {
+            transmitNotificationPending = false
+            if transmitQueue.shouldNotify() { transport.notify(queue: Self.transmitQueueIndex) }
+        }
+    }
+
     /// `transmit(length:_:)` with a checksum to complete: the device does it when `VIRTIO_NET_F_CSUM` was
     /// negotiated, otherwise the driver computes it after `fill` returns. A request whose checksum field does not
     /// lie inside the frame is refused (false, counted as a transmit drop).
@@ -412,7 +443,11 @@ public final class VirtioNet: NetworkDevice {
             counters.transmitDrops += 1
             return false
         }
-        if transmitQueue.shouldNotify() { transport.notify(queue: Self.transmitQueueIndex) }
+        if batchDepth > 0 {
+            transmitNotificationPending = true
+        } else if transmitQueue.shouldNotify() {
+            transport.notify(queue: Self.transmitQueueIndex)
+        }
         counters.transmittedPackets += 1
         counters.transmittedBytes += UInt64(length)
         return true
@@ -509,7 +544,10 @@ public final class VirtioNet: NetworkDevice {
     }
 
     private func repost(_ slot: Int) {
-        if postReceiveBuffer(slot), receiveQueue.shouldNotify() {
+        guard postReceiveBuffer(slot) else { return }
+        if batchDepth > 0 {
+            receiveNotificationPending = true
+        } else if receiveQueue.shouldNotify() {
             transport.notify(queue: Self.receiveQueueIndex)
         }
     }

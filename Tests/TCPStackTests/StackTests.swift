@@ -209,6 +209,53 @@ private final class RecordingHandler: IPv4TransportHandler {
     }
 }
 
+/// A device over a `SimulatedDevice` that records the order of batch boundaries, receives and transmissions.
+private final class BatchRecordingDevice: NetworkDevice {
+    let inner = SimulatedDevice(macAddress: S.macB)
+    var events = ""
+    var macAddress: MACAddress { inner.macAddress }
+    var mtu: Int { inner.mtu }
+    var isLinkUp: Bool { inner.isLinkUp }
+    var statistics: NetworkStatistics { inner.statistics }
+    func receive(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        let got = inner.receive(body)
+        if got { events += "r" }
+        return got
+    }
+    func transmit(length: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+        events += "t"
+        return inner.transmit(length: length, fill)
+    }
+    func beginBatch() { events += "[" }
+    func endBatch() { events += "]" }
+}
+
+@Suite struct StackBatchTests {
+    @Test func aPollIsOneDeviceBatchAroundEveryReceiveAndTransmission() throws {
+        let device = BatchRecordingDevice()
+        let ours = IPv4Address(10, 0, 0, 2), peer = IPv4Address(10, 0, 0, 1)
+        let stack = NetworkStack(device: device, addressing: .static(IPv4InterfaceConfiguration(address: ours, prefixLength: 24)),
+                                 entropy: SeededEntropy(seed: 7))
+        stack.poll(now: S.instant(ms: 0))
+        #expect(device.events == "[t]")  // the gratuitous ARP, inside the first poll's batch
+        device.events = ""
+        _ = device.inner.takeTransmitted()
+        // The peer's ARP request teaches the stack its MAC, then three echo requests arrive in one burst.
+        _ = device.inner.inject(S.arpFrame(ARPRepr(operation: .request, senderHardwareAddress: S.macA, senderProtocolAddress: peer,
+                                                   targetHardwareAddress: .zero, targetProtocolAddress: ours), to: .broadcast))
+        for sequence: UInt16 in 1...3 {
+            _ = device.inner.inject(S.ipv4Frame(from: S.macA, to: S.macB, source: peer, destination: ours, protocolNumber: 1,
+                                                payload: S.echo(identifier: 9, sequence: sequence, data: [1, 2, 3])))
+        }
+        stack.poll(now: S.instant(ms: 1))
+        #expect(device.events == "[rtrtrtrt]")  // ARP reply and three echo replies, all inside one batch
+        #expect(device.inner.takeTransmitted().count == 4)
+        device.events = ""
+        stack.poll(now: S.instant(ms: 2))
+        #expect(device.events == "[]")  // an idle poll opens and closes an empty batch
+    }
+}
+
 @Suite struct StackIPv4Tests {
     @Test func answersEcho() throws {
         let h = Harness()

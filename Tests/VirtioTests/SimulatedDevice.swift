@@ -196,6 +196,14 @@ final class SimVirtioDevice {
     private func load16(_ a: UInt64) -> UInt16 { hostPointer(a).loadUnaligned(as: UInt16.self) }
     private func store16(_ a: UInt64, _ v: UInt16) { hostPointer(a).storeBytes(of: v, as: UInt16.self) }
 
+    /// Split ring with EVENT_IDX: sets `avail_event` to the driver's current available index, so the next chain the
+    /// driver publishes crosses it and needs a notification. QEMU's virtio-net does this after every frame it
+    /// receives (`virtio_queue_set_notification` rewrites `avail_event` whether it enables or disables).
+    func requestNotificationForNextChain(_ qi: Int) {
+        let q = queues[qi]
+        store16(q.deviceArea + 4 + 8 * UInt64(q.size), load16(q.driverArea + 2))
+    }
+
     /// Chains the driver made available and the device has not taken (split rings only).
     func availableCount(_ qi: Int) -> Int {
         let q = queues[qi]

@@ -137,6 +137,10 @@ public final class NetworkStack<Device: NetworkDevice> {
 
     /// Does all work due at `now`: receives and handles frames, runs timers, polls transport handlers.
     public func poll(now: Instant) {
+        // A poll's device work is one batch: the receive buffers it returns and everything it sends (ACKs for a
+        // burst of segments, responses, retransmissions) reach the device with one notification per queue.
+        device.beginBatch()
+        defer { device.endBatch() }
         if now > self.now { self.now = now }
         let now = self.now
         if !started {
