@@ -85,6 +85,13 @@ import UnikernelTool
         #expect(run.console.contains("heap stress: ok"))
     }
 
+    @Test func memoryCopiesAndFillsMatchByteByByteReferences() throws {
+        let run = try Guest.boot("KernelCheck", "memops", timeout: 300)
+        #expect(run.status == 0, "\(run.outcome): \(run.console)")
+        #expect(run.console.contains("memops: ok"))
+        #expect(run.console.contains(" 0 failed"))
+    }
+
     @Test func outOfMemoryReportsTheRequestAndTheHeap() throws {
         let run = try Guest.boot("KernelCheck", "oom", memory: 32)
         #expect(run.status == 102, "\(run.console)")

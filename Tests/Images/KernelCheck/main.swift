@@ -75,6 +75,87 @@ func heapStress(operations: Int) {
     }
 }
 
+/// Checks the shim's memcpy, memmove and memset (Boot/libc.c) against byte-by-byte reference copies: every length
+/// 0...80 and a few large ones, every source and destination alignment 0...7, copies that do not overlap and
+/// copies that overlap in both directions by 1...17 bytes. The standard library reaches memmove through
+/// `initializeMemory(as:from:count:)` and `copyMemory(from:byteCount:)`, and memset through
+/// `initializeMemory(as:repeating:count:)`; memcpy is not called from Swift here, but it is memmove's forward path
+/// (`copy_forward` in libc.c), which the disjoint copies and the downward overlapping moves exercise.
+func memoryOperations() {
+    let size = 20_000
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+    let expected = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+    defer { buffer.deallocate(); expected.deallocate() }
+    var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func fill() {
+        for i in 0..<size {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let byte = UInt8(truncatingIfNeeded: seed >> 56)
+            buffer.storeBytes(of: byte, toByteOffset: i, as: UInt8.self)
+            expected.storeBytes(of: byte, toByteOffset: i, as: UInt8.self)
+        }
+    }
+    func matches() -> Bool {
+        for i in 0..<size where buffer.load(fromByteOffset: i, as: UInt8.self) != expected.load(fromByteOffset: i, as: UInt8.self) {
+            return false
+        }
+        return true
+    }
+    // Reference: a byte loop in the direction that is correct for the overlap.
+    func referenceMove(to d: Int, from s: Int, count n: Int) {
+        if d < s {
+            for i in 0..<n { expected.storeBytes(of: expected.load(fromByteOffset: s + i, as: UInt8.self), toByteOffset: d + i, as: UInt8.self) }
+        } else {
+            for i in stride(from: n - 1, through: 0, by: -1) {
+                expected.storeBytes(of: expected.load(fromByteOffset: s + i, as: UInt8.self), toByteOffset: d + i, as: UInt8.self)
+            }
+        }
+    }
+    var cases = 0
+    var failures = 0
+    func check(_ what: StaticString, _ n: Int, _ d: Int, _ s: Int) {
+        cases += 1
+        if !matches() {
+            failures += 1
+            if failures <= 5 { print("memops: FAILED \(what) count \(n) destination \(d) source \(s)") }
+            expected.copyMemory(from: buffer, byteCount: size)  // judge the next case on its own
+        }
+    }
+    let lengths = Array(0...80) + [255, 256, 1460, 1514, 4093, 4096, 8191]
+    fill()
+    for n in lengths {
+        for da in 0..<8 {
+            for sa in 0..<8 {
+                // Disjoint copy (the forward path memcpy shares).
+                let d = 64 + da, s = 10_000 + sa
+                buffer.advanced(by: d).initializeMemory(as: UInt8.self, from: buffer.advanced(by: s).assumingMemoryBound(to: UInt8.self), count: n)
+                referenceMove(to: d, from: s, count: n)
+                check("disjoint copy", n, d, s)
+                // memset, with a value that has the high bit set and one that does not.
+                let value: UInt8 = n & 1 == 0 ? 0xA5 : 0x3C
+                buffer.advanced(by: d).initializeMemory(as: UInt8.self, repeating: value, count: n)
+                for i in 0..<n { expected.storeBytes(of: value, toByteOffset: d + i, as: UInt8.self) }
+                check("memset", n, d, d)
+            }
+        }
+        // memmove with overlap in both directions, at every alignment of the destination.
+        for shift in 1...17 {
+            for da in 0..<8 {
+                let low = 2_000 + da
+                buffer.advanced(by: low).copyMemory(from: buffer.advanced(by: low + shift), byteCount: n)
+                referenceMove(to: low, from: low + shift, count: n)
+                check("memmove down", n, low, low + shift)
+                buffer.advanced(by: low + shift).copyMemory(from: buffer.advanced(by: low), byteCount: n)
+                referenceMove(to: low + shift, from: low, count: n)
+                check("memmove up", n, low + shift, low)
+            }
+        }
+    }
+    print("memops: \(cases) cases, \(failures) failed")
+    if failures > 0 { System.exit(.failure) }
+    print("memops: ok")
+}
+
 let arguments = System.arguments
 let scenario = arguments.first ?? "hello"
 
@@ -109,6 +190,8 @@ case "fatal":
     fatalError("KernelCheck asked for fatalError")
 case "heapstress":
     heapStress(operations: arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000)
+case "memops":
+    memoryOperations()
 case "bump":
     System.use(heap: BumpHeap.self)
     var total = 0
