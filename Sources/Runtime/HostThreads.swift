@@ -109,7 +109,13 @@ public final class HostThreadPlatform: ThreadPlatform, @unchecked Sendable {
         if c.started { c.baton.give() }
     }
 
-    public func armTimer(_ deadline: Instant?) { armed = deadline }
+    /// How many times the thread system armed (or cancelled) the timer, for tests of its arming policy.
+    public private(set) var timerArmings = 0
+
+    public func armTimer(_ deadline: Instant?) {
+        armed = deadline
+        timerArmings += 1
+    }
 
     public func waitForInterrupt() {
         guard let deadline = armed else {
@@ -125,6 +131,7 @@ public final class HostThreadPlatform: ThreadPlatform, @unchecked Sendable {
                 nanosleep(&ts, nil)
             }
         }
+        armed = nil  // one-shot, like the guest's timer: fired once, it stays quiet until armed again
         ThreadSystem.current.timerInterrupt()
     }
 

@@ -39,7 +39,9 @@ public protocol ThreadPlatform: AnyObject {
     func switchContext(save: UnsafeMutablePointer<UInt64>, to target: UInt64)
     /// A finished thread's context will never be resumed again.
     func discardContext(_ context: UInt64)
-    /// Requests a timer interrupt at `deadline` (replacing the previous request); nil cancels it.
+    /// Requests one timer interrupt at `deadline` (replacing the previous request); nil cancels it. The timer is
+    /// one-shot: once it has fired it stays quiet until armed again. `ThreadSystem` arms it only for a deadline
+    /// earlier than the one pending and otherwise lets the pending one fire early (see `updateTimer`).
     func armTimer(_ deadline: Instant?)
     /// Waits, with interrupts enabled, until at least one interrupt has been handled; returns with them disabled.
     func waitForInterrupt()

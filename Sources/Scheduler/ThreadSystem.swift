@@ -401,20 +401,19 @@ public final class ThreadSystem {
 
     /// Programs the platform timer for the earliest thing that needs it.
     private func updateTimer() {
-        if timers.count == 0 && quantum == nil {
-            // Cooperative and nothing scheduled: the common case of a context switch costs no timer work.
-            if armedDeadline != nil {
-                armedDeadline = nil
-                platform.armTimer(nil)
-            }
-            return
-        }
+        // Arming is a trapped register write (the TSC-deadline MSR or the APIC timer). A timer that is no longer
+        // needed, or whose deadline moved later, is left armed: its interrupt comes, finds nothing due, and arms
+        // the real deadline then (or nothing). A thread that waits for a device with a timeout cancels its timer
+        // on every wake-up and sets a new one on its next wait, and a network thread's deadline moves later on
+        // nearly every segment (the retransmission timer restarts with each ACK): re-arming each time cost more
+        // than the occasional early interrupt. Cooperative scheduling with nothing scheduled costs no timer work.
+        if timers.count == 0 && quantum == nil { return }
         var deadline = timers.nextDeadline()
         if let s = sliceDeadline { deadline = deadline.map { min($0, s) } ?? s }
-        if deadline != armedDeadline {
-            armedDeadline = deadline
-            platform.armTimer(deadline)
-        }
+        guard let deadline else { return }
+        if let armed = armedDeadline, deadline >= armed { return }
+        armedDeadline = deadline
+        platform.armTimer(deadline)
     }
 
     /// The timer interrupt: fires due timers and, under a preemptive policy, marks the running thread for

@@ -108,10 +108,17 @@ import Testing
 
 /// Runs `body` as the boot thread of a fresh thread system on host threads with a manual clock.
 func withThreads(policy: any Scheduler = RoundRobinScheduler(), _ body: (ThreadSystem, ManualClock) -> Void) {
+    withThreads(policy: policy) { system, clock, _ in body(system, clock) }
+}
+
+/// `withThreads`, also handing `body` the host platform (to count timer armings).
+func withThreads(policy: any Scheduler = RoundRobinScheduler(),
+                 _ body: (ThreadSystem, ManualClock, HostThreadPlatform) -> Void) {
     let clock = ManualClock(start: Instant(nanoseconds: 1_000_000))
-    let system = ThreadSystem(platform: HostThreadPlatform(clock: clock), policy: policy)
+    let platform = HostThreadPlatform(clock: clock)
+    let system = ThreadSystem(platform: platform, policy: policy)
     ThreadSystem.install(system)
-    body(system, clock)
+    body(system, clock, platform)
     ThreadSystem.install(nil)
 }
 
@@ -143,6 +150,50 @@ func withThreads(policy: any Scheduler = RoundRobinScheduler(), _ body: (ThreadS
             for t in threads { t.join() }
             #expect(woke.map(\.0) == ["fast", "middle", "slow"])
             #expect(woke.map(\.1) == [11_000_000, 21_000_000, 31_000_000])
+        }
+    }
+
+    @Test func theTimerIsArmedOnlyForAnEarlierDeadlineAndSleepersStillWakeOnTime() {
+        withThreads { _, clock, platform in
+            var woke: [(String, UInt64)] = []
+            var threads: [Thread] = []
+            // Run in this order: "late" arms 31 ms; "later" (51 ms) leaves that armed; "early" (11 ms) re-arms.
+            for (name, ms) in [("late", 30), ("later", 50), ("early", 10)] {
+                threads.append(Thread.spawn(name: name) {
+                    Thread.sleep(for: .milliseconds(ms))
+                    woke.append((name, clock.now.nanoseconds))
+                })
+            }
+            for t in threads { t.join() }
+            #expect(woke.map(\.0) == ["early", "late", "later"])
+            #expect(woke.map(\.1) == [11_000_000, 31_000_000, 51_000_000])
+            // 31, 11, then after each firing the next deadline (31, 51); nothing after the last, and no
+            // cancellation when the timers ran out.
+            #expect(platform.timerArmings == 4)
+        }
+    }
+
+    @Test func waitsWokenBeforeTheirTimeoutDoNotReArmTheTimer() {
+        withThreads { _, clock, platform in
+            // Like a network thread: it waits with a timeout, and an event wakes it first, again and again.
+            let semaphore = Semaphore(value: 0)
+            let deadline = clock.now + .milliseconds(20)
+            var woken = 0
+            let waiter = Thread.spawn(name: "waiter") {
+                for _ in 0..<50 where semaphore.wait(until: deadline) { woken += 1 }
+            }
+            let poster = Thread.spawn(name: "poster") {
+                for _ in 0..<50 {
+                    semaphore.signal()
+                    Thread.yield()
+                }
+            }
+            waiter.join()
+            poster.join()
+            #expect(woken == 50)
+            // Armed once, for the first wait; each cancelled timeout leaves it, and each new wait with the same
+            // deadline finds it armed. (Cancelling and re-arming every time made this 100.)
+            #expect(platform.timerArmings == 1)
         }
     }
 
