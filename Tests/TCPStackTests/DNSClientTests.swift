@@ -229,6 +229,22 @@ private struct DNSWorld {
         #expect(throws: DNSError.noServers) { try lonely.resolve("example.com") }
     }
 
+    @Test func theClientExistsOnlyAfterTheFirstResolveAndQueriesBeforeThatAreInvalid() throws {
+        let w = DNSWorld(primary: .answer)
+        #expect(w.client.dnsClient == nil && w.client.dnsHooks == nil)
+        #expect(w.client.counters.dns == DNSCounters())
+        // A handle that no client issued (from another stack) is invalid here, and cancelling it is harmless.
+        let other = DNSWorld(primary: .answer)
+        let foreign = try other.client.resolve("example.com")
+        #expect(throws: DNSError.invalidHandle) { try w.client.resolution(of: foreign) }
+        #expect(throws: DNSError.invalidHandle) { try w.client.status(of: foreign) }
+        w.client.cancel(foreign)
+        #expect(w.client.dnsClient == nil)
+        #expect(w.resolve("example.com") == .success([IPv4Address(93, 184, 216, 34)]))
+        #expect(w.client.dnsClient != nil && w.client.dnsHooks != nil)
+        #expect(w.client.counters.dns != DNSCounters())
+    }
+
     @Test func lateAnswerAfterTakeIsPortUnreachable() throws {
         // Once a query is taken, its port is closed: a late duplicate answer gets port unreachable.
         let w = DNSWorld(primary: .answer)

@@ -124,7 +124,7 @@ private typealias S = NetTestSupport
         dhcpStack.poll(now: .zero)
         _ = try staticStack.udpBind(port: 7)
         let query = try staticStack.resolve("example.com")
-        let dnsPort = try staticStack.resolver.localPort(query)
+        let dnsPort = try staticStack.dnsClient!.resolver.localPort(query)
         var time: UInt64 = 0
         for i in 0..<Self.frameCount {
             let kind = rng.next64() % 8

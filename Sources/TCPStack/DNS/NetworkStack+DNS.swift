@@ -23,8 +23,9 @@ extension NetworkStack {
         guard let interface else { throw .notConfigured }
         guard !interface.dnsServers.isEmpty else { throw .noServers }
         guard let port = randomFreePort() else { throw .tooManyQueries }
-        let handle = try resolver.start(name: name, servers: interface.dnsServers, localPort: port, now: now)
-        resolver.poll(now: now) { port, server, query in
+        let client = dnsClient ?? startDNSClient()
+        let handle = try client.resolver.start(name: name, servers: interface.dnsServers, localPort: port, now: now)
+        client.resolver.poll(now: now) { port, server, query in
             _ = self.sendUDP(sourcePort: port, destination: server, destinationPort: DNSMessage.port, payload: query)
         }
         return handle
@@ -33,7 +34,8 @@ extension NetworkStack {
     /// The outcome of a query: nil while pending; the addresses (at least one) once answered; or the error.
     /// A finished query's handle becomes invalid after this returns or throws its outcome.
     public func resolution(of query: DNSQueryHandle) throws(DNSError) -> [IPv4Address]? {
-        switch try resolver.take(query) {
+        guard let client = dnsClient else { throw .invalidHandle }  // no query was ever started
+        switch try client.resolver.take(query) {
         case .pending: return nil
         case .resolved(let records): return records.map { $0.address }
         case .failed(let error): throw error
@@ -41,10 +43,21 @@ extension NetworkStack {
     }
 
     /// The query's status with the records' TTLs, without consuming it.
-    public func status(of query: DNSQueryHandle) throws(DNSError) -> DNSQueryStatus { try resolver.status(query) }
+    public func status(of query: DNSQueryHandle) throws(DNSError) -> DNSQueryStatus {
+        guard let client = dnsClient else { throw .invalidHandle }
+        return try client.resolver.status(query)
+    }
 
     /// Abandons a query.
-    public func cancel(_ query: DNSQueryHandle) { resolver.cancel(query) }
+    public func cancel(_ query: DNSQueryHandle) { dnsClient?.resolver.cancel(query) }
+
+    /// Creates the DNS client at the first query.
+    private func startDNSClient() -> DNSClientService {
+        let client = DNSClientService(entropy: entropy, configuration: configuration.dns)
+        dnsClient = client
+        dnsHooks = client.hooks
+        return client
+    }
 
     private func randomFreePort() -> UInt16? {
         let first = UInt32(configuration.udp.ephemeralPortFirst)

@@ -49,7 +49,10 @@ public final class NetworkStack<Device: NetworkDevice> {
     var reassembler: IPv4Reassembler
     var sockets: UDPSocketTable
     var dhcp: DHCPClient?
-    var resolver: DNSResolver
+    /// The DNS client, created by the first `resolve`, and the closures through which the always-running paths
+    /// reach it (see `StackDNSHooks`: images that never resolve do not link it).
+    var dnsClient: DNSClientService?
+    var dnsHooks: StackDNSHooks?
     var icmpLimiter: TokenBucket
     var handlers: [any IPv4TransportHandler] = []
     var loopback: PacketRing
@@ -75,7 +78,6 @@ public final class NetworkStack<Device: NetworkDevice> {
         arp = ARPCache(configuration: configuration.arp, packetCapacity: mtu)
         reassembler = IPv4Reassembler(configuration: configuration.reassembly)
         sockets = UDPSocketTable(configuration: configuration.udp, seed: entropy.next64())
-        resolver = DNSResolver(entropy: entropy, configuration: configuration.dns)
         loopback = PacketRing(slotSize: mtu, capacity: configuration.loopbackQueueLength)
         icmpLimiter = TokenBucket(burst: configuration.icmpErrorBurst, interval: configuration.icmpErrorInterval)
         identification = UInt16(truncatingIfNeeded: entropy.next64())
@@ -105,7 +107,7 @@ public final class NetworkStack<Device: NetworkDevice> {
         var c = ownCounters
         c.arp = arp.counters
         c.reassembly = reassembler.counters
-        c.dns = resolver.counters
+        if let dnsHooks { c.dns = dnsHooks.counters() }
         if let dhcp { c.dhcp = dhcp.counters }
         return c
     }
@@ -195,7 +197,7 @@ public final class NetworkStack<Device: NetworkDevice> {
         consider(arp.nextDeadline)
         consider(reassembler.nextDeadline)
         consider(dhcp?.nextDeadline)
-        consider(resolver.nextDeadline)
+        consider(dnsHooks?.nextDeadline())
         for handler in handlers { consider(handler.nextDeadline) }
         return best
     }
@@ -207,7 +209,7 @@ public final class NetworkStack<Device: NetworkDevice> {
             self.sendICMPError(type: ICMPv4Type.timeExceeded, code: 1, quoteHeader: header, quotePayload: prefix)
         }
         runDHCP(now: now)
-        resolver.poll(now: now) { port, server, query in
+        dnsHooks?.poll(now) { port, server, query in
             _ = self.sendUDP(sourcePort: port, destination: server, destinationPort: DNSMessage.port, payload: query)
         }
     }

@@ -94,7 +94,7 @@ extension NetworkStack {
 
     /// Ports the stack itself uses: 68 while DHCP runs, and each DNS query's port.
     func isReservedUDPPort(_ port: UInt16) -> Bool {
-        (dhcp != nil && port == DHCPMessage.clientPort) || resolver.owns(port: port)
+        (dhcp != nil && port == DHCPMessage.clientPort) || (dnsHooks?.owns(port) ?? false)
     }
 
     /// Sends one UDP datagram; `source` defaults to the interface address (DHCP passes 0.0.0.0).
@@ -136,8 +136,7 @@ extension NetworkStack {
         }
         guard !datagram.onlyForDHCP else { ownCounters.ipv4.notForUs += 1; return }
         ownCounters.ipv4.delivered += 1
-        if resolver.receive(payload: udp.payload, source: datagram.source, sourcePort: udp.sourcePort,
-                            localPort: port, now: now) {
+        if let dns = dnsHooks, dns.receive(udp.payload, datagram.source, udp.sourcePort, port, now) {
             ownCounters.udp.delivered += 1
             return
         }

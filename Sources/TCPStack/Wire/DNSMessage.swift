@@ -1,3 +1,5 @@
+import Interfaces
+
 /// A domain name in DNS wire form (RFC 1035 §3.1): length-prefixed labels ending with the zero-length root
 /// label, uncompressed.
 ///
