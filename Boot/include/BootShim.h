@@ -28,76 +28,79 @@
 extern "C" {
 #endif
 
+/* Every helper defined in this header: inlined at each call, never called (see the note above). */
+#define SHIM_INLINE static inline __attribute__((always_inline))
+
 /* ---------------------------------------------------------------- port I/O */
-static inline __attribute__((always_inline)) void shim_outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port) : "memory"); }
-static inline __attribute__((always_inline)) void shim_outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port) : "memory"); }
-static inline __attribute__((always_inline)) void shim_outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port) : "memory"); }
-static inline __attribute__((always_inline)) uint8_t shim_inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
-static inline __attribute__((always_inline)) uint16_t shim_inw(uint16_t port) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
-static inline __attribute__((always_inline)) uint32_t shim_inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
+SHIM_INLINE void shim_outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port) : "memory"); }
+SHIM_INLINE void shim_outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port) : "memory"); }
+SHIM_INLINE void shim_outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port) : "memory"); }
+SHIM_INLINE uint8_t shim_inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
+SHIM_INLINE uint16_t shim_inw(uint16_t port) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
+SHIM_INLINE uint32_t shim_inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory"); return v; }
 
 /* ---------------------------------------------------------------- MMIO (volatile, no reordering by the compiler) */
-static inline __attribute__((always_inline)) uint8_t shim_mmio_read8(uint64_t a) { return *(volatile uint8_t *)(uintptr_t)a; }
-static inline __attribute__((always_inline)) uint16_t shim_mmio_read16(uint64_t a) { return *(volatile uint16_t *)(uintptr_t)a; }
-static inline __attribute__((always_inline)) uint32_t shim_mmio_read32(uint64_t a) { return *(volatile uint32_t *)(uintptr_t)a; }
-static inline __attribute__((always_inline)) uint64_t shim_mmio_read64(uint64_t a) { return *(volatile uint64_t *)(uintptr_t)a; }
-static inline __attribute__((always_inline)) void shim_mmio_write8(uint64_t a, uint8_t v) { *(volatile uint8_t *)(uintptr_t)a = v; }
-static inline __attribute__((always_inline)) void shim_mmio_write16(uint64_t a, uint16_t v) { *(volatile uint16_t *)(uintptr_t)a = v; }
-static inline __attribute__((always_inline)) void shim_mmio_write32(uint64_t a, uint32_t v) { *(volatile uint32_t *)(uintptr_t)a = v; }
-static inline __attribute__((always_inline)) void shim_mmio_write64(uint64_t a, uint64_t v) { *(volatile uint64_t *)(uintptr_t)a = v; }
+SHIM_INLINE uint8_t shim_mmio_read8(uint64_t a) { return *(volatile uint8_t *)(uintptr_t)a; }
+SHIM_INLINE uint16_t shim_mmio_read16(uint64_t a) { return *(volatile uint16_t *)(uintptr_t)a; }
+SHIM_INLINE uint32_t shim_mmio_read32(uint64_t a) { return *(volatile uint32_t *)(uintptr_t)a; }
+SHIM_INLINE uint64_t shim_mmio_read64(uint64_t a) { return *(volatile uint64_t *)(uintptr_t)a; }
+SHIM_INLINE void shim_mmio_write8(uint64_t a, uint8_t v) { *(volatile uint8_t *)(uintptr_t)a = v; }
+SHIM_INLINE void shim_mmio_write16(uint64_t a, uint16_t v) { *(volatile uint16_t *)(uintptr_t)a = v; }
+SHIM_INLINE void shim_mmio_write32(uint64_t a, uint32_t v) { *(volatile uint32_t *)(uintptr_t)a = v; }
+SHIM_INLINE void shim_mmio_write64(uint64_t a, uint64_t v) { *(volatile uint64_t *)(uintptr_t)a = v; }
 /* Compiler + CPU ordering fences for device memory shared through virtqueues. */
-static inline __attribute__((always_inline)) void shim_memory_fence(void) { __asm__ volatile("mfence" ::: "memory"); }
-static inline __attribute__((always_inline)) void shim_compiler_fence(void) { __asm__ volatile("" ::: "memory"); }
+SHIM_INLINE void shim_memory_fence(void) { __asm__ volatile("mfence" ::: "memory"); }
+SHIM_INLINE void shim_compiler_fence(void) { __asm__ volatile("" ::: "memory"); }
 
 /* ---------------------------------------------------------------- CPU */
 typedef struct { uint32_t eax, ebx, ecx, edx; } shim_cpuid_result;
-static inline __attribute__((always_inline)) shim_cpuid_result shim_cpuid(uint32_t leaf, uint32_t subleaf) {
+SHIM_INLINE shim_cpuid_result shim_cpuid(uint32_t leaf, uint32_t subleaf) {
     shim_cpuid_result r;
     __asm__ volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf) : "memory");
     return r;
 }
-static inline __attribute__((always_inline)) uint64_t shim_rdtsc(void) {
+SHIM_INLINE uint64_t shim_rdtsc(void) {
     uint32_t lo, hi;
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
     return ((uint64_t)hi << 32) | lo;
 }
-static inline __attribute__((always_inline)) uint64_t shim_rdmsr(uint32_t msr) {
+SHIM_INLINE uint64_t shim_rdmsr(uint32_t msr) {
     uint32_t lo, hi;
     __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
     return ((uint64_t)hi << 32) | lo;
 }
-static inline __attribute__((always_inline)) void shim_wrmsr(uint32_t msr, uint64_t v) {
+SHIM_INLINE void shim_wrmsr(uint32_t msr, uint64_t v) {
     __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
 }
-static inline __attribute__((always_inline)) uint64_t shim_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v) :: "memory"); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v) :: "memory"); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v) :: "memory"); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v) :: "memory"); return v; }
-static inline __attribute__((always_inline)) void shim_write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" ::"r"(v) : "memory"); }
-static inline __attribute__((always_inline)) void shim_invlpg(uint64_t a) { __asm__ volatile("invlpg (%0)" ::"r"((uintptr_t)a) : "memory"); }
-static inline __attribute__((always_inline)) uint64_t shim_read_rbp(void) { uint64_t v; __asm__ volatile("mov %%rbp, %0" : "=r"(v) :: "memory"); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_rsp(void) { uint64_t v; __asm__ volatile("mov %%rsp, %0" : "=r"(v) :: "memory"); return v; }
-static inline __attribute__((always_inline)) uint64_t shim_read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v) :: "memory"); return v; }
-static inline __attribute__((always_inline)) void shim_cli(void) { __asm__ volatile("cli" ::: "memory"); }
-static inline __attribute__((always_inline)) void shim_sti(void) { __asm__ volatile("sti" ::: "memory"); }
+SHIM_INLINE uint64_t shim_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v) :: "memory"); return v; }
+SHIM_INLINE uint64_t shim_read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v) :: "memory"); return v; }
+SHIM_INLINE uint64_t shim_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v) :: "memory"); return v; }
+SHIM_INLINE uint64_t shim_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v) :: "memory"); return v; }
+SHIM_INLINE void shim_write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" ::"r"(v) : "memory"); }
+SHIM_INLINE void shim_invlpg(uint64_t a) { __asm__ volatile("invlpg (%0)" ::"r"((uintptr_t)a) : "memory"); }
+SHIM_INLINE uint64_t shim_read_rbp(void) { uint64_t v; __asm__ volatile("mov %%rbp, %0" : "=r"(v) :: "memory"); return v; }
+SHIM_INLINE uint64_t shim_read_rsp(void) { uint64_t v; __asm__ volatile("mov %%rsp, %0" : "=r"(v) :: "memory"); return v; }
+SHIM_INLINE uint64_t shim_read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v) :: "memory"); return v; }
+SHIM_INLINE void shim_cli(void) { __asm__ volatile("cli" ::: "memory"); }
+SHIM_INLINE void shim_sti(void) { __asm__ volatile("sti" ::: "memory"); }
 /* Enables interrupts and halts in one step: an interrupt between the two cannot be lost (sti shadow). */
-static inline __attribute__((always_inline)) void shim_sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
-static inline __attribute__((always_inline)) void shim_hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
-static inline __attribute__((always_inline)) void shim_pause(void) { __asm__ volatile("pause" ::: "memory"); }
+SHIM_INLINE void shim_sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
+SHIM_INLINE void shim_hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
+SHIM_INLINE void shim_pause(void) { __asm__ volatile("pause" ::: "memory"); }
 /* Unsigned division with the hardware's own behaviour: a zero divisor raises #DE (vector 0). Swift's `/` checks
  * the divisor itself and traps first, so this is how a divide error is produced on purpose (boot tests). */
-static inline __attribute__((always_inline)) uint64_t shim_hardware_divide(uint64_t dividend, uint64_t divisor) {
+SHIM_INLINE uint64_t shim_hardware_divide(uint64_t dividend, uint64_t divisor) {
     uint64_t quotient, remainder = 0;
     __asm__ volatile("divq %2" : "=a"(quotient), "+d"(remainder) : "r"(divisor), "a"(dividend) : "cc");
     return quotient;
 }
 /* RDRAND / RDSEED: return 1 and store a value when the CPU delivered one (CF=1), 0 otherwise. */
-static inline __attribute__((always_inline)) int shim_rdrand64(uint64_t *out) {
+SHIM_INLINE int shim_rdrand64(uint64_t *out) {
     unsigned char ok; uint64_t v;
     __asm__ volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(ok) :: "cc");
     *out = v; return ok;
 }
-static inline __attribute__((always_inline)) int shim_rdseed64(uint64_t *out) {
+SHIM_INLINE int shim_rdseed64(uint64_t *out) {
     unsigned char ok; uint64_t v;
     __asm__ volatile("rdseed %0; setc %1" : "=r"(v), "=qm"(ok) :: "cc");
     *out = v; return ok;
@@ -125,39 +128,39 @@ void *unikernel_thread_system(void);
 
 #if defined(__linux__)
 /* Host build: the bare-metal objects do not exist. Each accessor traps if it is ever called. */
-static inline __attribute__((always_inline)) uint64_t shim_boot_entry_tsc(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_boot_start_info(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_kernel_start(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_kernel_end(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_text_start(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_text_end(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_rodata_start(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_rodata_end(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_data_start(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_bss_end(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_embedded_start(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_boot_stack_guard(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_boot_stack_top(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_ist_guard(int index) { (void)index; __builtin_trap(); }
-static inline __attribute__((always_inline)) void shim_set_gate_ist(int vector, int ist) { (void)vector; (void)ist; __builtin_trap(); }
-static inline __attribute__((always_inline)) void shim_context_switch(uint64_t *save_sp, uint64_t new_sp) { (void)save_sp; (void)new_sp; __builtin_trap(); }
-static inline __attribute__((always_inline)) void shim_context_start(uint64_t new_sp) { (void)new_sp; __builtin_trap(); }
-static inline __attribute__((always_inline)) uint64_t shim_thread_trampoline_address(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) void *shim_bootstrap_arena(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) size_t shim_bootstrap_arena_size(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) int shim_call_main(void) { __builtin_trap(); }
-static inline __attribute__((always_inline)) void shim_boot_map_page_zero(int present) { (void)present; __builtin_trap(); }
+SHIM_INLINE uint64_t shim_boot_entry_tsc(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_boot_start_info(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_symbol_kernel_start(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_symbol_kernel_end(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_symbol_text_start(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_symbol_text_end(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_symbol_rodata_start(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_symbol_rodata_end(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_symbol_data_start(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_symbol_bss_end(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_symbol_embedded_start(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_boot_stack_guard(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_boot_stack_top(void) { __builtin_trap(); }
+SHIM_INLINE uint64_t shim_ist_guard(int index) { (void)index; __builtin_trap(); }
+SHIM_INLINE void shim_set_gate_ist(int vector, int ist) { (void)vector; (void)ist; __builtin_trap(); }
+SHIM_INLINE void shim_context_switch(uint64_t *save_sp, uint64_t new_sp) { (void)save_sp; (void)new_sp; __builtin_trap(); }
+SHIM_INLINE void shim_context_start(uint64_t new_sp) { (void)new_sp; __builtin_trap(); }
+SHIM_INLINE uint64_t shim_thread_trampoline_address(void) { __builtin_trap(); }
+SHIM_INLINE void *shim_bootstrap_arena(void) { __builtin_trap(); }
+SHIM_INLINE size_t shim_bootstrap_arena_size(void) { __builtin_trap(); }
+SHIM_INLINE int shim_call_main(void) { __builtin_trap(); }
+SHIM_INLINE void shim_boot_map_page_zero(int present) { (void)present; __builtin_trap(); }
 #else
 /* A static 32 KiB arena for allocations made before the heap exists (Boot/cpu.c). */
 void *shim_bootstrap_arena(void);
 size_t shim_bootstrap_arena_size(void);
 /* The application's entry point: the `main` symbol Swift emits for its top-level code. */
 int main(int argc, char **argv);
-static inline __attribute__((always_inline)) int shim_call_main(void) { return main(0, 0); }
+SHIM_INLINE int shim_call_main(void) { return main(0, 0); }
 /* The boot page table for the first 2 MiB (Boot/entry.S). */
 extern uint64_t boot_pt_low[512];
 /* Maps (present != 0) or unmaps page 0 in the boot page tables, which must be the active ones. */
-static inline __attribute__((always_inline)) void shim_boot_map_page_zero(int present) {
+SHIM_INLINE void shim_boot_map_page_zero(int present) {
     boot_pt_low[0] = present ? 0x3 : 0;
     __asm__ volatile("invlpg (%0)" ::"r"((uintptr_t)0) : "memory");
 }
@@ -179,20 +182,20 @@ void shim_context_switch(uint64_t *save_sp, uint64_t new_sp);
 void shim_context_start(uint64_t new_sp);
 /* First instruction of every new thread (Boot/traps.S); calls unikernel_thread_entry. */
 extern char shim_thread_trampoline[];
-static inline __attribute__((always_inline)) uint64_t shim_thread_trampoline_address(void) { return (uint64_t)(uintptr_t)shim_thread_trampoline; }
-static inline __attribute__((always_inline)) uint64_t shim_boot_entry_tsc(void) { return boot_entry_tsc_value; }
-static inline __attribute__((always_inline)) uint64_t shim_boot_start_info(void) { return boot_start_info_paddr; }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_kernel_start(void) { return (uint64_t)(uintptr_t)__kernel_start; }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_kernel_end(void) { return (uint64_t)(uintptr_t)__kernel_end; }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_text_start(void) { return (uint64_t)(uintptr_t)__text_start; }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_text_end(void) { return (uint64_t)(uintptr_t)__text_end; }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_rodata_start(void) { return (uint64_t)(uintptr_t)__rodata_start; }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_rodata_end(void) { return (uint64_t)(uintptr_t)__rodata_end; }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_data_start(void) { return (uint64_t)(uintptr_t)__data_start; }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_bss_end(void) { return (uint64_t)(uintptr_t)__bss_end; }
-static inline __attribute__((always_inline)) uint64_t shim_symbol_embedded_start(void) { return (uint64_t)(uintptr_t)__embedded_start; }
-static inline __attribute__((always_inline)) uint64_t shim_boot_stack_guard(void) { return (uint64_t)(uintptr_t)boot_stack_guard; }
-static inline __attribute__((always_inline)) uint64_t shim_boot_stack_top(void) { return (uint64_t)(uintptr_t)boot_stack_top; }
+SHIM_INLINE uint64_t shim_thread_trampoline_address(void) { return (uint64_t)(uintptr_t)shim_thread_trampoline; }
+SHIM_INLINE uint64_t shim_boot_entry_tsc(void) { return boot_entry_tsc_value; }
+SHIM_INLINE uint64_t shim_boot_start_info(void) { return boot_start_info_paddr; }
+SHIM_INLINE uint64_t shim_symbol_kernel_start(void) { return (uint64_t)(uintptr_t)__kernel_start; }
+SHIM_INLINE uint64_t shim_symbol_kernel_end(void) { return (uint64_t)(uintptr_t)__kernel_end; }
+SHIM_INLINE uint64_t shim_symbol_text_start(void) { return (uint64_t)(uintptr_t)__text_start; }
+SHIM_INLINE uint64_t shim_symbol_text_end(void) { return (uint64_t)(uintptr_t)__text_end; }
+SHIM_INLINE uint64_t shim_symbol_rodata_start(void) { return (uint64_t)(uintptr_t)__rodata_start; }
+SHIM_INLINE uint64_t shim_symbol_rodata_end(void) { return (uint64_t)(uintptr_t)__rodata_end; }
+SHIM_INLINE uint64_t shim_symbol_data_start(void) { return (uint64_t)(uintptr_t)__data_start; }
+SHIM_INLINE uint64_t shim_symbol_bss_end(void) { return (uint64_t)(uintptr_t)__bss_end; }
+SHIM_INLINE uint64_t shim_symbol_embedded_start(void) { return (uint64_t)(uintptr_t)__embedded_start; }
+SHIM_INLINE uint64_t shim_boot_stack_guard(void) { return (uint64_t)(uintptr_t)boot_stack_guard; }
+SHIM_INLINE uint64_t shim_boot_stack_top(void) { return (uint64_t)(uintptr_t)boot_stack_top; }
 #endif
 
 #ifdef __cplusplus

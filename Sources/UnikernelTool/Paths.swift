@@ -101,15 +101,11 @@ public enum Shell {
 
     /// Runs `arguments[0]` with the rest as arguments, capturing stdout and stderr together.
     public static func capture(_ arguments: [String], in directory: URL? = nil) throws(ToolError) -> (status: Int32, output: String) {
-        guard let executable = which(arguments[0]) else { throw .fileNotFound(arguments[0]) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(arguments.dropFirst())
-        if let directory { process.currentDirectoryURL = directory }
         let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { throw .commandFailed(arguments.joined(separator: " "), status: -1, output: "\(error)") }
+        let process = try start(arguments, in: directory) {
+            $0.standardOutput = pipe
+            $0.standardError = pipe
+        }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
@@ -119,15 +115,11 @@ public enum Shell {
     /// program parses, which diagnostics printed meanwhile must not interleave with).
     public static func captureSeparately(_ arguments: [String], in directory: URL? = nil) throws(ToolError)
         -> (status: Int32, output: String, errors: String) {
-        guard let executable = which(arguments[0]) else { throw .fileNotFound(arguments[0]) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(arguments.dropFirst())
-        if let directory { process.currentDirectoryURL = directory }
         let outPipe = Pipe(), errPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        do { try process.run() } catch { throw .commandFailed(arguments.joined(separator: " "), status: -1, output: "\(error)") }
+        let process = try start(arguments, in: directory) {
+            $0.standardOutput = outPipe
+            $0.standardError = errPipe
+        }
         // Both pipes are drained at once, so a child filling one of them never blocks on it.
         final class Box: @unchecked Sendable { var data = Data() }
         let errors = Box()
@@ -142,13 +134,22 @@ public enum Shell {
 
     /// Runs a command with inherited standard streams and returns its exit status.
     public static func run(_ arguments: [String], in directory: URL? = nil) throws(ToolError) -> Int32 {
+        let process = try start(arguments, in: directory) { _ in }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Starts `arguments[0]` (found on PATH) with the rest as arguments in `directory`, after `configure` has set
+    /// up its standard streams.
+    private static func start(_ arguments: [String], in directory: URL?,
+                              configure: (Process) -> Void) throws(ToolError) -> Process {
         guard let executable = which(arguments[0]) else { throw .fileNotFound(arguments[0]) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = Array(arguments.dropFirst())
         if let directory { process.currentDirectoryURL = directory }
+        configure(process)
         do { try process.run() } catch { throw .commandFailed(arguments.joined(separator: " "), status: -1, output: "\(error)") }
-        process.waitUntilExit()
-        return process.terminationStatus
+        return process
     }
 }
