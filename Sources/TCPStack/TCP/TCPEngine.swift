@@ -95,7 +95,7 @@ public final class TCPEngine: IPv4TransportHandler {
 
     private var slots: [ConnectionSlot] = []
     private var freeSlots: [Int] = []
-    private var table: [TCPFourTuple: Int] = [:]
+    private var table: TCPConnectionTable
     /// The last successful `table` lookup (`lastSlot` < 0: none). A bulk transfer's segments all belong to one
     /// connection, so this skips hashing the four-tuple for almost every segment. Cleared whenever `table`
     /// changes.
@@ -127,6 +127,7 @@ public final class TCPEngine: IPv4TransportHandler {
         self.localAddress = localAddress
         shared = TCPShared(configuration: configuration)
         secrets = TCPSecrets(entropy: entropy)
+        table = TCPConnectionTable(key: secrets.tableKey)
     }
 
     /// The configuration. Buffer sizes, MSS, option offers, Nagle, keepalive and congestion control are fixed per
@@ -222,7 +223,7 @@ public final class TCPEngine: IPv4TransportHandler {
         if let requested = options.localPort {
             let tuple = TCPFourTuple(localAddress: local, localPort: requested, remoteAddress: address,
                                      remotePort: port)
-            guard table[tuple] == nil else { throw .addressInUse }
+            guard table.slot(for: tuple) == nil else { throw .addressInUse }
             localPort = requested
         } else {
             guard let chosen = ephemeralPort(local: local, remote: address, remotePort: port) else {
@@ -247,7 +248,7 @@ public final class TCPEngine: IPv4TransportHandler {
         for i in 0..<count {
             let port = range.lowerBound + UInt16((offset &+ portCounter &+ i) % count)
             let tuple = TCPFourTuple(localAddress: local, localPort: port, remoteAddress: remote, remotePort: remotePort)
-            if table[tuple] == nil && listenerIndex(port: port) == nil {
+            if table.slot(for: tuple) == nil && listenerIndex(port: port) == nil {
                 portCounter &+= i + 1
                 return port
             }
@@ -552,11 +553,11 @@ public final class TCPEngine: IPv4TransportHandler {
     /// The control block behind an application handle (for tests that check internal invariants).
     func controlBlock(_ handle: TCPConnectionHandle) -> TCPControlBlock? { try? lookup(handle) }
 
-    /// `table[tuple]` through the one-entry cache.
+    /// `table.slot(for: tuple)` through the one-entry cache.
     @inline(__always)
     private func demultiplex(_ tuple: TCPFourTuple) -> Int? {
         if lastSlot >= 0 && lastTuple == tuple { return lastSlot }
-        guard let slot = table[tuple] else { return nil }
+        guard let slot = table.slot(for: tuple) else { return nil }
         lastTuple = tuple
         lastSlot = slot
         return slot
@@ -669,7 +670,7 @@ public final class TCPEngine: IPv4TransportHandler {
             slots.append(ConnectionSlot(tcb: tcb, generation: 1))
         }
         tcb.slot = slot
-        table[tcb.tuple] = slot
+        table.set(slot, for: tcb.tuple)
         lastSlot = -1
         liveConnections += 1
         schedule(tcb)
@@ -700,7 +701,7 @@ public final class TCPEngine: IPv4TransportHandler {
     private func release(_ tcb: TCPControlBlock) {
         let slot = tcb.slot
         guard slot >= 0, slot < slots.count, slots[slot].tcb === tcb else { return }
-        if table[tcb.tuple] == slot { table[tcb.tuple] = nil }
+        table.remove(tcb.tuple, ifSlot: slot)
         lastSlot = -1
         if case .listener(let l) = tcb.owner, let listener = listenerSlots[l].listener {
             listener.halfOpen.removeAll { $0 == slot }
@@ -720,7 +721,7 @@ public final class TCPEngine: IPv4TransportHandler {
     /// readiness changes become events.
     private func settle(_ tcb: TCPControlBlock) {
         if tcb.state == .closed {
-            if table[tcb.tuple] == tcb.slot { table[tcb.tuple] = nil }
+            table.remove(tcb.tuple, ifSlot: tcb.slot)
             lastSlot = -1
             if tcb.owner != .application {
                 release(tcb)

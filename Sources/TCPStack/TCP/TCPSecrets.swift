@@ -32,19 +32,22 @@ public struct TCPFourTuple: Hashable, Sendable, CustomStringConvertible {
 
 /// Keyed functions of the four-tuple that must be unpredictable to an off-path attacker: initial sequence
 /// numbers (RFC 6528), SYN cookies (RFC 4987 §3.6), timestamp clock offsets (RFC 7323 §5.4) and the ephemeral
-/// port search offset (RFC 6056 §3.3.3). Every key comes from an `EntropySource` at engine creation.
+/// port search offset (RFC 6056 §3.3.3), and the hash of the connection table (`TCPConnectionTable`). Every key
+/// comes from an `EntropySource` at engine creation.
 public struct TCPSecrets: Sendable {
     let isnKey: TCPSipKey
     let cookieKey: TCPSipKey
     let timestampKey: TCPSipKey
     let portKey: TCPSipKey
+    let tableKey: TCPSipKey
 
-    /// Draws four independent 128-bit keys from `entropy`.
+    /// Draws five independent 128-bit keys from `entropy`.
     public init(entropy: any EntropySource) {
         isnKey = TCPSipKey(entropy: entropy)
         cookieKey = TCPSipKey(entropy: entropy)
         timestampKey = TCPSipKey(entropy: entropy)
         portKey = TCPSipKey(entropy: entropy)
+        tableKey = TCPSipKey(entropy: entropy)
     }
 
     /// RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), where M is a timer that
