@@ -26,7 +26,19 @@ public final class HTTPServer: NetworkEventSink {
     let listener: TCPListenerHandle
     let handler: (HTTPRequest) -> HTTPResponse
     let configuration: HTTPServerConfiguration
-    private var connections: [(handle: TCPConnectionHandle, http: HTTPServerConnection)?] = []
+    /// One accepted connection's state. A class, so the table holds one reference per connection and `service`
+    /// works on the state in place: no copy of the state machine (and no retain per stored reference in it) is
+    /// made to read or write an entry.
+    private final class Client {
+        let handle: TCPConnectionHandle
+        var http: HTTPServerConnection
+        init(handle: TCPConnectionHandle, http: HTTPServerConnection) {
+            self.handle = handle
+            self.http = http
+        }
+    }
+    /// Accepted connections by TCP slot (`TCPConnectionHandle.slot`).
+    private var connections: [Client?] = []
     private var pending = RingQueue<TCPEvent>(capacity: 64)
     private let wake = Event()
     private var buffer = [UInt8](repeating: 0, count: 16 * 1024)
@@ -77,7 +89,7 @@ public final class HTTPServer: NetworkEventSink {
         while let h = try? network.tcp.accept(listener) {
             connectionsAccepted &+= 1
             while connections.count <= h.slot { connections.append(nil) }
-            connections[h.slot] = (h, HTTPServerConnection(configuration: configuration))
+            connections[h.slot] = Client(handle: h, http: HTTPServerConnection(configuration: configuration))
             network.setSink(self, for: h)
             service(h)
         }
@@ -85,8 +97,7 @@ public final class HTTPServer: NetworkEventSink {
 
     /// Reads what has arrived, answers complete requests, sends what fits, closes finished connections.
     private func service(_ h: TCPConnectionHandle) {
-        guard h.slot < connections.count, var entry = connections[h.slot], entry.handle == h else { return }
-        connections[h.slot] = nil  // take it out while working on it (no copy of the state machine's storage)
+        guard h.slot < connections.count, let entry = connections[h.slot], entry.handle == h else { return }
         var finished = false
         reading: while true {
             let result = buffer.withUnsafeMutableBytes { b in (try? network.tcp.receive(h, into: b)) ?? .endOfStream }
@@ -125,9 +136,8 @@ public final class HTTPServer: NetworkEventSink {
         if finished && !entry.http.hasPendingOutput || (try? network.tcp.error(of: h)) != nil {
             network.setSink(nil, for: h)
             try? network.tcp.close(h)
-            return
+            connections[h.slot] = nil
         }
-        connections[h.slot] = entry
     }
 
     private func n(_ result: TCPReceiveResult) -> Int {
