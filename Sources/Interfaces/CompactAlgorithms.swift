@@ -46,3 +46,43 @@ extension Array {
         }
     }
 }
+
+/// Text assembled as UTF-8 bytes: the small-code counterpart of string interpolation, for messages built in guest
+/// code. (Each interpolated segment costs a `String` append with its own growth and encoding checks, and each
+/// integer type interpolated brings its own generic formatter.)
+public struct CompactText {
+    /// The UTF-8 bytes so far.
+    public private(set) var bytes: [UInt8] = []
+
+    /// Empty text.
+    public init() {}
+
+    /// Appends `text`.
+    public mutating func append(_ text: String) {
+        text.withUTF8Bytes { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends `text`.
+    public mutating func append(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends `value` in decimal, preceded by as many `padding` bytes (ASCII) as it takes to fill `width`.
+    public mutating func append(decimal value: UInt64, width: Int = 0, padding: UInt8 = 0x20) {
+        var digits: (UInt64, Int) = (1, 1)  // (the power of ten of the leading digit, digit count)
+        while digits.1 < 20 && value / digits.0 >= 10 { digits = (digits.0 * 10, digits.1 + 1) }
+        var pad = width - digits.1
+        while pad > 0 {
+            bytes.append(padding)
+            pad -= 1
+        }
+        var divisor = digits.0
+        while divisor > 0 {
+            bytes.append(UInt8(truncatingIfNeeded: 0x30 + value / divisor % 10))
+            divisor /= 10
+        }
+    }
+
+    /// The text as a `String`.
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+}

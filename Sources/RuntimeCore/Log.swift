@@ -46,27 +46,27 @@ public enum Log {
 
     static func write(_ messageLevel: LogLevel, _ message: () -> String) {
         guard messageLevel >= level, messageLevel != .off else { return }
-        print("[\(formatTimestamp(System.now))] \(messageLevel.label): \(message())")
+        var line = CompactText()
+        line.append("[")
+        appendTimestamp(System.now, to: &line)
+        line.append("] ")
+        line.append(messageLevel.label)
+        line.append(": ")
+        line.append(message())
+        print(line.string)
     }
 
     /// `seconds.microseconds`, right-aligned to 4 digits of seconds, e.g. `   0.001234`.
     public static func formatTimestamp(_ instant: Instant) -> String {
+        var text = CompactText()
+        appendTimestamp(instant, to: &text)
+        return text.string
+    }
+
+    private static func appendTimestamp(_ instant: Instant, to text: inout CompactText) {
         let micros = instant.nanoseconds / 1000
-        var digits: [UInt8] = []
-        var seconds = micros / 1_000_000
-        repeat {
-            digits.append(0x30 + UInt8(seconds % 10))
-            seconds /= 10
-        } while seconds > 0
-        while digits.count < 4 { digits.append(0x20) }
-        var text = [UInt8](digits.reversed())
-        text.append(UInt8(ascii: "."))
-        var fraction = micros % 1_000_000
-        var fractionDigits = [UInt8](repeating: 0x30, count: 6)
-        for i in stride(from: 5, through: 0, by: -1) {
-            fractionDigits[i] = 0x30 + UInt8(fraction % 10)
-            fraction /= 10
-        }
-        return String(decoding: text + fractionDigits, as: UTF8.self)
+        text.append(decimal: micros / 1_000_000, width: 4)
+        text.append(".")
+        text.append(decimal: micros % 1_000_000, width: 6, padding: 0x30)
     }
 }

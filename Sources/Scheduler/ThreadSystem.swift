@@ -172,13 +172,22 @@ public final class ThreadSystem {
 
     /// One line per thread: id, name, state (for deadlock reports and debugging).
     public func describeThreads() -> String {
-        var text = ""
+        var text = CompactText()
         for case let t? in threads {
-            text += "  thread \(t.id) '\(t.name)': \(t.state)"
-            if t.state == .blocked, let q = t.waitingOn { text += q.isExternal ? " (on a device)" : " (on a lock, channel or join)" }
-            text += "\n"
+            text.append("  thread #")
+            text.append(decimal: UInt64(t.id.index))
+            text.append(".")
+            text.append(decimal: UInt64(t.id.generation))
+            text.append(" '")
+            text.append(t.name)
+            text.append("': ")
+            text.append(t.state.description)
+            if t.state == .blocked, let q = t.waitingOn {
+                text.append(q.isExternal ? " (on a device)" : " (on a lock, channel or join)")
+            }
+            text.append("\n")
         }
-        return text
+        return text.string
     }
 
     // MARK: Creating and ending threads

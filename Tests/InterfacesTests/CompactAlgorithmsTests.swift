@@ -34,4 +34,21 @@ import Interfaces
         #expect(!bytes.withUnsafeBytes { "iq".utf8Equals($0) })
         #expect([UInt8]().withUnsafeBytes { "".utf8Equals($0) })
     }
+
+    @Test func compactTextMatchesStringFormattingOfDecimals() {
+        for value: UInt64 in [0, 1, 9, 10, 99, 100, 12_345, 1_000_000, UInt64(Int64.max), UInt64.max - 1, UInt64.max] {
+            var text = CompactText()
+            text.append(decimal: value)
+            #expect(text.string == String(value))
+        }
+        var text = CompactText()
+        text.append("[")
+        text.append(decimal: 7, width: 4)
+        text.append(StaticString("."))
+        text.append(decimal: 1234, width: 6, padding: UInt8(ascii: "0"))
+        text.append(decimal: 123_456, width: 3)
+        text.append("] é")
+        #expect(text.string == "[   7.001234123456] é")
+        #expect(text.bytes.count == 22)
+    }
 }
