@@ -55,7 +55,13 @@ public class Network {
     /// Polls performed (by the network thread and by socket calls).
     public private(set) var polls: UInt64 = 0
 
-    init(tcp: TCPEngine) { self.tcp = tcp }
+    /// UDP sockets, shared with the stack (see `UDPSocketTable`).
+    let udp: UDPSocketTable
+
+    init(tcp: TCPEngine, udp: UDPSocketTable) {
+        self.tcp = tcp
+        self.udp = udp
+    }
 
     // MARK: Overridden by DeviceNetwork
 
@@ -63,11 +69,6 @@ public class Network {
     var stackDeadline: Instant? { nil }
     /// The interface's IPv4 address, once configured.
     public var address: IPv4Address? { nil }
-    func udpBindLocked(port: UInt16?) throws(UDPError) -> UDPHandle { throw .invalidHandle }
-    func udpSendLocked(_ socket: UDPHandle, to destination: IPv4Address, port: UInt16,
-                       payload: UnsafeRawBufferPointer) throws(UDPError) { throw .invalidHandle }
-    func udpReceiveLocked(_ socket: UDPHandle, into buffer: UnsafeMutableRawBufferPointer) throws(UDPError) -> UDPReceiveInfo? { nil }
-    func udpCloseLocked(_ socket: UDPHandle) throws(UDPError) {}
     /// The monotonic clock the stack runs on.
     public var now: Instant { fatalError("Network.now must be overridden") }
 
@@ -179,7 +180,7 @@ public final class DeviceNetwork<Device: NetworkDevice>: Network {
     public init(stack: NetworkStack<Device>, tcp: TCPEngine, clock: any MonotonicClockObject) throws(NetworkStackError) {
         self.stack = stack
         self.clock = clock
-        super.init(tcp: tcp)
+        super.init(tcp: tcp, udp: stack.sockets)
         try stack.register(tcp)
     }
 
@@ -194,16 +195,6 @@ public final class DeviceNetwork<Device: NetworkDevice>: Network {
     override public var address: IPv4Address? { stack.address }
     override public var now: Instant { clock.now }
 
-    override func udpBindLocked(port: UInt16?) throws(UDPError) -> UDPHandle { try stack.udpBind(port: port) }
-    override func udpSendLocked(_ socket: UDPHandle, to destination: IPv4Address, port: UInt16,
-                                payload: UnsafeRawBufferPointer) throws(UDPError) {
-        try stack.udpSend(socket, to: destination, port: port, payload: payload)
-    }
-    override func udpReceiveLocked(_ socket: UDPHandle,
-                                   into buffer: UnsafeMutableRawBufferPointer) throws(UDPError) -> UDPReceiveInfo? {
-        try stack.udpReceive(socket, into: buffer)
-    }
-    override func udpCloseLocked(_ socket: UDPHandle) throws(UDPError) { try stack.udpClose(socket) }
 }
 
 /// A monotonic clock as a class-bound protocol, so a network can hold any clock as an existential.

@@ -201,7 +201,7 @@ public final class UDPSocket {
         self.network = network
         network.lock.lock()
         defer { network.lock.unlock() }
-        do throws(UDPError) { handle = try network.udpBindLocked(port: port) } catch { throw .udp(error) }
+        do throws(UDPError) { handle = try network.udp.bind(port: port) } catch { throw .udp(error) }
     }
 
     /// Sends one datagram.
@@ -210,7 +210,7 @@ public final class UDPSocket {
         defer { network.lock.unlock() }
         let result: Result<Void, UDPError> = payload.withUnsafeBytes { b in
             do throws(UDPError) {
-                return .success(try network.udpSendLocked(handle, to: address, port: port, payload: b))
+                return .success(try network.udp.transmit(handle, address, port, b))
             } catch { return .failure(error) }
         }
         if case .failure(let error) = result { throw .udp(error) }
@@ -224,7 +224,7 @@ public final class UDPSocket {
         defer { network.lock.unlock() }
         while true {
             do throws(UDPError) {
-                if let info = try network.udpReceiveLocked(handle, into: buffer) { return info }
+                if let info = try network.udp.receive(handle, into: buffer) { return info }
             } catch { throw .udp(error) }
             if network.waitLocked(on: network.udpWaiters, until: deadline) == .timedOut { throw .timedOut }
         }
@@ -232,6 +232,6 @@ public final class UDPSocket {
 
     /// Closes the socket.
     public func close() {
-        network.locked { try? network.udpCloseLocked(handle) }
+        network.locked { try? network.udp.close(handle) }
     }
 }

@@ -47,7 +47,7 @@ public final class NetworkStack<Device: NetworkDevice> {
     let entropy: any EntropySource
     var arp: ARPCache
     var reassembler: IPv4Reassembler
-    var sockets: UDPSocketTable
+    let sockets: UDPSocketTable
     var dhcp: DHCPClient?
     /// The DNS client, created by the first `resolve`, and the closures through which the always-running paths
     /// reach it (see `StackDNSHooks`: images that never resolve do not link it).
@@ -87,6 +87,13 @@ public final class NetworkStack<Device: NetworkDevice> {
         }
         receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: mtu + EthernetFrame.headerLength + 4,
                                                                alignment: 16)
+        // Unretained: the table is owned by this stack and by the `Network` over it, which owns this stack too,
+        // so the stack outlives every call; a strong capture would be a cycle (Embedded Swift has no `unowned`).
+        let stack = Unmanaged.passUnretained(self)
+        sockets.isReserved = { stack.takeUnretainedValue().isReservedUDPPort($0) }
+        sockets.transmit = { (socket, destination, port, payload) throws(UDPError) in
+            try stack.takeUnretainedValue().udpSend(socket, to: destination, port: port, payload: payload)
+        }
     }
 
     deinit { receiveBuffer.deallocate() }

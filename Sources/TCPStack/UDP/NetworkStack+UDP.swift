@@ -14,7 +14,7 @@ import Interfaces
 extension NetworkStack {
     /// Opens a socket on `port`, or on a free ephemeral port (49152...65535 by default) when nil.
     public func udpBind(port: UInt16? = nil) throws(UDPError) -> UDPHandle {
-        try sockets.bind(port: port) { self.isReservedUDPPort($0) }
+        try sockets.bind(port: port)
     }
 
     /// The local port of a socket.

@@ -151,7 +151,12 @@ struct DatagramQueue {
 }
 
 /// The UDP sockets of a stack: a fixed number of slots, each with a port and a receive queue.
-struct UDPSocketTable {
+///
+/// A class, not generic over the device, shared by the stack (which delivers datagrams into it) and the `Network`
+/// its sockets are used through: `UDPSocket` reaches bind, receive and close here directly, so an image that never
+/// opens a UDP socket does not link them (overridable methods of `Network` would be kept by its vtable).
+/// Sending needs the stack, which installs `transmit` and `isReserved` when it creates the table.
+final class UDPSocketTable {
     struct Socket {
         var port: UInt16 = 0
         var generation: UInt32 = 0
@@ -163,6 +168,12 @@ struct UDPSocketTable {
     let configuration: UDPConfiguration
     private(set) var sockets: [Socket] = []
     private var nextEphemeral: UInt32
+    /// Ports the stack keeps for itself (DHCP, DNS queries); set by the stack.
+    var isReserved: (UInt16) -> Bool = { _ in false }
+    /// Sends a datagram from a socket (`NetworkStack.udpSend`); set by the stack.
+    var transmit: (UDPHandle, IPv4Address, UInt16, UnsafeRawBufferPointer) throws(UDPError) -> Void = { _, _, _, _ throws(UDPError) in
+        throw .invalidHandle
+    }
 
     init(configuration: UDPConfiguration, seed: UInt64) {
         self.configuration = configuration
@@ -180,15 +191,15 @@ struct UDPSocketTable {
         return handle.index
     }
 
-    /// Opens a socket on `port`, or on a free ephemeral port when nil. `reserved` ports are refused.
-    mutating func bind(port: UInt16?, reserved: (UInt16) -> Bool) throws(UDPError) -> UDPHandle {
+    /// Opens a socket on `port`, or on a free ephemeral port when nil. `isReserved` ports are refused.
+    func bind(port: UInt16?) throws(UDPError) -> UDPHandle {
         let chosen: UInt16
         if let port {
             guard port != 0 else { throw .invalidPort }
-            guard index(of: port) == nil, !reserved(port) else { throw .portInUse(port) }
+            guard index(of: port) == nil, !isReserved(port) else { throw .portInUse(port) }
             chosen = port
         } else {
-            chosen = try ephemeralPort(reserved: reserved)
+            chosen = try ephemeralPort()
         }
         var slot = sockets.firstIndex { !$0.open }
         if slot == nil {
@@ -206,7 +217,7 @@ struct UDPSocketTable {
         return UDPHandle(index: i, generation: sockets[i].generation)
     }
 
-    private mutating func ephemeralPort(reserved: (UInt16) -> Bool) throws(UDPError) -> UInt16 {
+    private func ephemeralPort() throws(UDPError) -> UInt16 {
         let first = UInt32(configuration.ephemeralPortFirst)
         let last = UInt32(max(configuration.ephemeralPortLast, configuration.ephemeralPortFirst))
         let span = last - first + 1
@@ -215,7 +226,7 @@ struct UDPSocketTable {
             if candidate > last || candidate < first { candidate = first }
             let port = UInt16(candidate)
             candidate += 1
-            if port != 0, index(of: port) == nil, !reserved(port) {
+            if port != 0, index(of: port) == nil, !isReserved(port) {
                 nextEphemeral = candidate
                 return port
             }
@@ -223,7 +234,7 @@ struct UDPSocketTable {
         throw .noEphemeralPort
     }
 
-    mutating func close(_ handle: UDPHandle) throws(UDPError) {
+    func close(_ handle: UDPHandle) throws(UDPError) {
         let i = try validate(handle)
         sockets[i].open = false
         sockets[i].queue = nil
@@ -232,7 +243,7 @@ struct UDPSocketTable {
     func port(of handle: UDPHandle) throws(UDPError) -> UInt16 { sockets[try validate(handle)].port }
 
     /// Queues a datagram for the socket on `port`: `.queued`, `.full` (dropped), or nil when no socket has it.
-    mutating func deliver(port: UInt16, source: IPv4Address, sourcePort: UInt16, destination: IPv4Address,
+    func deliver(port: UInt16, source: IPv4Address, sourcePort: UInt16, destination: IPv4Address,
                           payload: UnsafeRawBufferPointer) -> Bool? {
         guard let i = index(of: port) else { return nil }
         if sockets[i].queue!.push(source: source, sourcePort: sourcePort, destination: destination, payload: payload) {
@@ -242,7 +253,7 @@ struct UDPSocketTable {
         return false
     }
 
-    mutating func receive(_ handle: UDPHandle, into buffer: UnsafeMutableRawBufferPointer) throws(UDPError) -> UDPReceiveInfo? {
+    func receive(_ handle: UDPHandle, into buffer: UnsafeMutableRawBufferPointer) throws(UDPError) -> UDPReceiveInfo? {
         let i = try validate(handle)
         return sockets[i].queue!.pop(into: buffer)
     }
