@@ -17,6 +17,24 @@ import UnikernelTool
         #expect(status == 0 && output == "Hello from Unikernel! Path: /still-alive", "\(guest.output.text)")
     }
 
+    /// Issue 5's budget: the size build of HelloHTTP (LTO, identical code folding, outliner) is at most 256 KiB
+    /// without symbols, and serves in 4 MiB of guest memory.
+    @Test func strippedImageFitsIn256KiBAndServesIn4MiB() throws {
+        let image = try Guest.image("HelloHTTP")
+        let stripped = FileManager.default.temporaryDirectory
+            .appendingPathComponent("HelloHTTP-\(ProcessInfo.processInfo.processIdentifier).stripped").path
+        defer { try? FileManager.default.removeItem(atPath: stripped) }
+        let objcopy = try Toolchain.find().usr.appendingPathComponent("bin/llvm-objcopy").path
+        let (status, output) = try Shell.capture([objcopy, "--strip-all", image, stripped])
+        #expect(status == 0, "\(output)")
+        let size = try #require(FileManager.default.attributesOfItem(atPath: stripped)[.size] as? Int)
+        #expect(size <= 256 * 1024, "HelloHTTP is \(size) bytes stripped")
+        try withServer(machine: .microvm, memory: 4) { port in
+            let (status, output) = try Shell.capture(["curl", "-s", "-m", "10", "http://127.0.0.1:\(port)/small"])
+            #expect(status == 0 && output == "Hello from Unikernel! Path: /small", "\(output)")
+        }
+    }
+
     @Test(arguments: [QEMUConfiguration.Machine.microvm, .q35])
     func curlGetsTheGreeting(machine: QEMUConfiguration.Machine) throws {
         try withServer(machine: machine) { port in
