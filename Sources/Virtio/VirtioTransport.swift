@@ -148,13 +148,21 @@ public enum VirtioSetup {
         transport.writeStatus(transport.readStatus().union(.failed))
     }
 
-    /// Creates queue `index` and hands it to the device: the size is the largest power of two not above
-    /// `preferredSize` and the device's maximum (or exactly the device's size when the transport fixes it). The
-    /// queue is a packed ring (§2.8) when `packed` is true (only valid once `VIRTIO_F_RING_PACKED` was
-    /// negotiated, which needs a modern transport), otherwise a split ring (§2.7).
+    /// `makeQueue(..., format:)` with the packed ring when `packed` is true.
     public static func makeQueue(_ transport: any VirtioTransport, index: UInt16, preferredSize: UInt16,
                                  memory: any DMAMemory, eventIndex: Bool,
-                                 packed: Bool = false) throws(VirtioError) -> any Virtqueue {
+                                 packed: Bool) throws(VirtioError) -> any Virtqueue {
+        try makeQueue(transport, index: index, preferredSize: preferredSize, memory: memory, eventIndex: eventIndex,
+                      format: packed ? .packedWhenOffered : .split)
+    }
+
+    /// Creates queue `index` and hands it to the device: the size is the largest power of two not above
+    /// `preferredSize` and the device's maximum (or exactly the device's size when the transport fixes it). The
+    /// queue is a packed ring (§2.8) when `format` offers one (only valid once `VIRTIO_F_RING_PACKED` was
+    /// negotiated, which needs a modern transport; pass `.split` otherwise), else a split ring (§2.7).
+    public static func makeQueue(_ transport: any VirtioTransport, index: UInt16, preferredSize: UInt16,
+                                 memory: any DMAMemory, eventIndex: Bool,
+                                 format: VirtqueueFormat = .split) throws(VirtioError) -> any Virtqueue {
         let maximum = transport.maximumQueueSize(index)
         guard maximum > 0 else { throw .queueUnavailable(index) }
         let size: UInt16
@@ -170,9 +178,9 @@ public enum VirtioSetup {
             size = maximum
         }
         let queue: any Virtqueue
-        if packed {
+        if let makePacked = format.makePacked {
             guard transport.queueLayout == .separate else { throw .badQueueConfiguration(index) }
-            queue = try PackedVirtqueue(index: index, size: size, memory: memory, eventIndex: eventIndex)
+            queue = try makePacked(index, size, memory, eventIndex)
         } else {
             queue = try SplitVirtqueue(index: index, size: size, layout: transport.queueLayout, memory: memory,
                                        eventIndex: eventIndex)
@@ -197,4 +205,25 @@ public enum VirtioSetup {
     public static func readConfig64(_ transport: any VirtioTransport, at offset: Int) -> UInt64 {
         UInt64(transport.readConfig32(at: offset)) | UInt64(transport.readConfig32(at: offset + 4)) << 32
     }
+}
+
+/// The virtqueue layouts a driver is willing to use (§2.6). The split ring (§2.7) is what every device supports;
+/// the packed ring (§2.8) is used only when the device offers `VIRTIO_F_RING_PACKED` and the driver accepts it.
+///
+/// A value that carries the packed ring's constructor rather than a flag: the packed ring's code is linked only into
+/// images that name `.packedWhenOffered`, not into every image that has a virtio driver.
+public struct VirtqueueFormat: Sendable {
+    /// Creates a packed ring (index, size, memory, event index); nil when only split rings are used.
+    let makePacked: (@Sendable (UInt16, UInt16, any DMAMemory, Bool) throws(VirtioError) -> any Virtqueue)?
+
+    /// Split rings only (the default; `VIRTIO_F_RING_PACKED` is not negotiated).
+    public static let split = VirtqueueFormat(makePacked: nil)
+
+    /// Negotiate `VIRTIO_F_RING_PACKED` when the device offers it and then use packed rings.
+    public static let packedWhenOffered = VirtqueueFormat { index, size, memory, eventIndex throws(VirtioError) in
+        try PackedVirtqueue(index: index, size: size, memory: memory, eventIndex: eventIndex)
+    }
+
+    /// Whether `VIRTIO_F_RING_PACKED` is to be negotiated.
+    public var offersPacked: Bool { makePacked != nil }
 }

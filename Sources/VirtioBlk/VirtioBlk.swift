@@ -80,8 +80,9 @@ public final class VirtioBlk: BlockDevice {
         public var defaultSegmentSize = 1 << 20
         /// Negotiate `VIRTIO_F_EVENT_IDX` when offered.
         public var useEventIndex = true
-        /// Negotiate `VIRTIO_F_RING_PACKED` when offered and use a packed virtqueue (§2.8).
-        public var usePackedRing = false
+        /// The virtqueue layouts to use: split rings (default), or packed rings (§2.8) when the device offers them
+        /// (`.packedWhenOffered`).
+        public var queueFormat = VirtqueueFormat.split
         /// Ask for completion interrupts (true) or poll (false).
         public var interruptDriven = true
 
@@ -210,7 +211,7 @@ public final class VirtioBlk: BlockDevice {
                  waiter: any BlockRequestWaiter, lock: any Lock) throws(VirtioError) {
         var supported: VirtioFeatures = [.blkSizeMax, .blkSegMax, .blkReadOnly, .blkBlockSize, .blkFlush]
         if configuration.useEventIndex { supported.insert(.eventIndex) }
-        if configuration.usePackedRing { supported.insert(.ringPacked) }
+        if configuration.queueFormat.offersPacked { supported.insert(.ringPacked) }
         let features = try VirtioSetup.negotiate(transport, expecting: .block, supported: supported)
         guard transport.deviceConfigSize >= 8 else {
             Self.abandon(transport)
@@ -250,7 +251,7 @@ public final class VirtioBlk: BlockDevice {
         do throws(VirtioError) {
             q = try VirtioSetup.makeQueue(transport, index: 0, preferredSize: configuration.queueSize, memory: memory,
                                           eventIndex: features.contains(.eventIndex),
-                                          packed: features.contains(.ringPacked))
+                                          format: features.contains(.ringPacked) ? configuration.queueFormat : .split)
         } catch {
             Self.abandon(transport)
             throw error

@@ -70,8 +70,9 @@ public final class VirtioNet: NetworkDevice {
         public var queueSize: UInt16 = 256
         /// Negotiate `VIRTIO_F_EVENT_IDX` when offered.
         public var useEventIndex = true
-        /// Negotiate `VIRTIO_F_RING_PACKED` when offered and use packed virtqueues (§2.8).
-        public var usePackedRing = false
+        /// The virtqueue layouts to use: split rings (default), or packed rings (§2.8) when the device offers them
+        /// (`.packedWhenOffered`).
+        public var queueFormat = VirtqueueFormat.split
         /// Negotiate `VIRTIO_NET_F_MRG_RXBUF` when offered.
         public var useMergeableBuffers = true
         /// Negotiate `VIRTIO_NET_F_CSUM` and `VIRTIO_NET_F_GUEST_CSUM` when offered.
@@ -149,7 +150,7 @@ public final class VirtioNet: NetworkDevice {
                 configuration: Configuration = Configuration()) throws(VirtioError) {
         var supported: VirtioFeatures = [.netMAC, .netStatus, .netMTU, .anyLayout]
         if configuration.useEventIndex { supported.insert(.eventIndex) }
-        if configuration.usePackedRing { supported.insert(.ringPacked) }
+        if configuration.queueFormat.offersPacked { supported.insert(.ringPacked) }
         if configuration.useMergeableBuffers { supported.insert(.netMergeableReceiveBuffers) }
         if configuration.useChecksumOffload { supported.formUnion([.netChecksum, .netGuestChecksum]) }
         let features = try VirtioSetup.negotiate(transport, expecting: .network, supported: supported)
@@ -183,17 +184,17 @@ public final class VirtioNet: NetworkDevice {
         let split = !modern && !features.contains(.anyLayout)
         let maxFrame = mtu + 14 + 4  // Ethernet header and one VLAN tag
         let eventIndex = features.contains(.eventIndex)
-        let packed = features.contains(.ringPacked)
+        let format = features.contains(.ringPacked) ? configuration.queueFormat : .split
 
         let rxQueue: any Virtqueue
         let txQueue: any Virtqueue
         do throws(VirtioError) {
             rxQueue = try VirtioSetup.makeQueue(transport, index: Self.receiveQueueIndex,
                                                 preferredSize: configuration.queueSize, memory: memory,
-                                                eventIndex: eventIndex, packed: packed)
+                                                eventIndex: eventIndex, format: format)
             txQueue = try VirtioSetup.makeQueue(transport, index: Self.transmitQueueIndex,
                                                 preferredSize: configuration.queueSize, memory: memory,
-                                                eventIndex: eventIndex, packed: packed)
+                                                eventIndex: eventIndex, format: format)
         } catch {
             Self.abandon(transport)
             throw error

@@ -341,7 +341,7 @@ struct VirtioBlkTests {
                                             sizeMax: 4096, segMax: 2, queueSize: 64)
         let rig = try makeRig(kind, device: device)
         var configuration = VirtioBlk.Configuration()
-        configuration.usePackedRing = true
+        configuration.queueFormat = .packedWhenOffered
         let blk = try VirtioBlk(transport: rig.transport, memory: rig.memory, configuration: configuration)
         #expect(blk.queue is PackedVirtqueue)
         let random = SeededEntropy(seed: 5)

@@ -466,7 +466,7 @@ struct VirtioNetTests {
                                                 | (eventIndex ? eventIndexBit : 0))
         let rig = try makeRig(kind, device: device)
         var configuration = VirtioNet.Configuration()
-        configuration.usePackedRing = true
+        configuration.queueFormat = .packedWhenOffered
         configuration.mergeableBufferSize = 512
         configuration.receiveBuffers = 64
         let net = try VirtioNet(transport: rig.transport, memory: rig.memory, configuration: configuration)
@@ -487,6 +487,16 @@ struct VirtioNetTests {
         #expect(rig.memory.allCanariesIntact && rig.outOfRangeAccesses() == 0)
     }
 
+    @Test("the default queue format declines an offered packed ring and uses split rings")
+    func splitByDefault() throws {
+        let (device, _) = makeNetDevice(.pciModern, features: NetBits.mac | packedBit)
+        let rig = try makeRig(.pciModern, device: device)
+        let net = try VirtioNet(transport: rig.transport, memory: rig.memory, configuration: VirtioNet.Configuration())
+        #expect(!net.features.contains(.ringPacked))
+        #expect(net.receiveQueue is SplitVirtqueue && net.transmitQueue is SplitVirtqueue)
+        #expect(net.transmit(length: 64) { _ in })
+    }
+
     @Test("packed virtqueues: a bad buffer ID from the device breaks the queue")
     func packedMisbehaving() throws {
         let (device, model) = makeNetDevice(.pciModern, features: NetBits.mac | packedBit)
@@ -495,7 +505,7 @@ struct VirtioNetTests {
         device.misbehaveAfter = 2
         let rig = try makeRig(.pciModern, device: device)
         var configuration = VirtioNet.Configuration()
-        configuration.usePackedRing = true
+        configuration.queueFormat = .packedWhenOffered
         let net = try VirtioNet(transport: rig.transport, memory: rig.memory, configuration: configuration)
         var accepted = 0
         for _ in 0..<10 where net.transmit(length: 64, { _ in }) { accepted += 1 }
