@@ -13,7 +13,15 @@ public struct ThreadID: Hashable, Sendable, CustomStringConvertible {
         self.generation = generation
     }
 
-    public var description: String { "#\(index).\(generation)" }
+    /// `#index.generation`, e.g. `#1.0`.
+    public var description: String {
+        var text = CompactText()
+        text.append("#")
+        text.append(decimal: UInt64(index))
+        text.append(".")
+        text.append(decimal: UInt64(generation))
+        return text.string
+    }
 }
 
 /// The life cycle of a thread. Exactly one thread is `running`.

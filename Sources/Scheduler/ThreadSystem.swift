@@ -174,10 +174,8 @@ public final class ThreadSystem {
     public func describeThreads() -> String {
         var text = CompactText()
         for case let t? in threads {
-            text.append("  thread #")
-            text.append(decimal: UInt64(t.id.index))
-            text.append(".")
-            text.append(decimal: UInt64(t.id.generation))
+            text.append("  thread ")
+            text.append(t.id.description)
             text.append(" '")
             text.append(t.name)
             text.append("': ")

@@ -80,16 +80,23 @@ public struct GuestBuilder {
     ///     metadata into one `.data` section per object file, which is kept whole if anything in it is used, and
     ///     that keeps every method its vtables name. -44 KB on HelloHTTP.
     ///   * `--target=x86_64-unknown-linux-gnu` for the link step only: clang's bare-metal driver refuses bitcode
-    ///     inputs ("unable to pass LLVM bit-code files to linker"); its GNU driver hands them to lld. `-nostdlib`
-    ///     and `-static` keep every Linux start file and library out; the modules keep their own target triple.
+    ///     inputs ("unable to pass LLVM bit-code files to linker"); its GNU driver hands them to lld, re-targeting
+    ///     each module to the Linux triple on the way (one "overriding the module target triple" warning per
+    ///     module). For this code the two triples generate the same instructions: red zone, frame pointers and size
+    ///     are function attributes carried in the bitcode, lld links statically (no `-pie`), and the image uses no
+    ///     thread-local storage or stack protector. `-nostdlib` and `-static` keep Linux start files and libraries
+    ///     out.
     ///   * lld's identical code folding (`--icf=all`): specializations of one generic function for element types
-    ///     of the same size compile to the same bytes and are kept once. Nothing in the image compares function
-    ///     addresses. -3.5 KB.
+    ///     of the same size compile to the same bytes and are kept once (Swift cannot compare functions for
+    ///     identity). -3.5 KB.
     ///   * LLVM's machine outliner, run in the link-time code generator: instruction sequences repeated across
     ///     functions (the same retain/release and bounds-check tails) become one called fragment. A fault inside a
     ///     fragment is reported at the fragment's address (`OUTLINED_FUNCTION_n`) and the frame-pointer backtrace
-    ///     continues from the function that called it. -11.8 KB.
-    /// HelloHTTP with all of the above: 271,152 bytes (measured 2026-11-28).
+    ///     continues from the function that called it. -11.8 KB, at a price under TCG, where each call and return
+    ///     is a translation-block lookup: a semaphore context switch took 1,666 ns instead of 1,233 ns, and bulk
+    ///     TCP over TAP lost about 20 % of its throughput (README, "Image size"). `--optimize speed` builds use none
+    ///     of these options.
+    /// HelloHTTP with all of the above: 271,152 bytes; 257,728 after the code changes that followed (2026-11-28).
     static let sizeOptions = [
         "-Osize", "-Xfrontend", "-mergeable-traps", "-Xllvm", "-sil-disable-pass=closure-specialize",
         "-Xclang-linker", "--target=x86_64-unknown-linux-gnu",

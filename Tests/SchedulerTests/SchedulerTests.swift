@@ -328,3 +328,11 @@ func withThreads(policy: any Scheduler = RoundRobinScheduler(),
         }
     }
 }
+
+@Suite struct ThreadIDTests {
+    @Test func descriptionIsIndexDotGeneration() {
+        #expect(ThreadID(index: 0, generation: 0).description == "#0.0")
+        #expect(ThreadID(index: 12, generation: 3).description == "#12.3")
+        #expect(ThreadID(index: 1, generation: UInt32.max).description == "#1.4294967295")
+    }
+}
