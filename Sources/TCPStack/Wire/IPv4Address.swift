@@ -71,17 +71,12 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
     public static func < (a: IPv4Address, b: IPv4Address) -> Bool { a.value < b.value }
 
     public var description: String {
-        // Written as bytes into one small buffer (string interpolation would emit a string append per part).
-        var text: [UInt8] = []
-        text.reserveCapacity(15)
+        var text = CompactText()
         for shift in stride(from: 24, through: 0, by: -8) {
-            let octet = UInt8(truncatingIfNeeded: value >> UInt32(shift))
-            if octet >= 100 { text.append(0x30 + octet / 100) }
-            if octet >= 10 { text.append(0x30 + octet / 10 % 10) }
-            text.append(0x30 + octet % 10)
-            if shift > 0 { text.append(UInt8(ascii: ".")) }
+            text.append(decimal: UInt64(value >> UInt32(shift) & 0xff))
+            if shift > 0 { text.append(".") }
         }
-        return String(decoding: text, as: UTF8.self)
+        return text.string
     }
 }
 
