@@ -96,7 +96,7 @@ public struct GuestBuilder {
     ///     is a translation-block lookup: a semaphore context switch took 1,666 ns instead of 1,233 ns, and bulk
     ///     TCP over TAP lost about 20 % of its throughput (README, "Image size"). `--optimize speed` builds use none
     ///     of these options.
-    /// HelloHTTP with all of the above: 271,152 bytes; 257,632 after the code changes that followed (2026-11-28).
+    /// HelloHTTP with all of the above: 271,152 bytes; 257,232 after the code changes that followed (2026-11-28).
     static let sizeOptions = [
         "-Osize", "-Xfrontend", "-mergeable-traps", "-Xllvm", "-sil-disable-pass=closure-specialize",
         "-Xclang-linker", "--target=x86_64-unknown-linux-gnu",
